@@ -1,0 +1,43 @@
+"""fgbg-depth: synthetic foreground/background compositing data with masks and depth, as Hub-ready Parquet."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def read_card_metadata(text: str) -> dict:
+    """The YAML front matter of a dataset card, as a dict (empty if there is none)."""
+    import yaml
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    return yaml.safe_load(text[3:end]) or {}
+
+
+def load_stats(path_or_repo_id: str, revision: str | None = None) -> dict:
+    """The card's `channel_stats`: {split: {column: {"mean": [...], "std": [...], "count": n}}}.
+
+    Accepts a local folder made by `fgbg-depth generate` or a Hub dataset id ("user/name").
+    """
+    from pathlib import Path
+
+    from .errors import FgBgError
+
+    local = Path(path_or_repo_id).expanduser()
+    if local.is_dir():
+        card = local / "README.md"
+        if not card.exists():
+            raise FgBgError(f"'{local}' has no README.md: not a folder made by fgbg-depth")
+        text = card.read_text(encoding="utf-8")
+    else:
+        from .hub import download_card
+        text = download_card(path_or_repo_id, revision=revision)
+    stats = read_card_metadata(text).get("channel_stats")
+    if not stats:
+        raise FgBgError(f"the card of '{path_or_repo_id}' has no channel_stats")
+    return stats
+
+
+__all__ = ["__version__", "load_stats", "read_card_metadata"]

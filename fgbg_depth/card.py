@@ -1,0 +1,107 @@
+"""The dataset card (README.md of OUT): YAML the Hub reads, prose a person reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+import yaml
+
+from .shards import features, source_features
+
+TEMPLATE = Path(__file__).resolve().parent / "dataset_card.md"
+
+
+def _yaml_features(feats: dict) -> list[dict]:
+    return [{"name": name, "dtype": "image" if f["_type"] == "Image" else f["dtype"]} for name, f in feats.items()]
+
+
+def card_metadata(summary: dict) -> dict:
+    splits = summary["splits"]
+    with_depth = summary["with_depth"]
+    meta = {
+        "license": summary["license"],
+        "pretty_name": "fgbg-depth",
+        "task_categories": ["image-segmentation", "depth-estimation"] if with_depth else ["image-segmentation"],
+        "tags": ["synthetic", "image-compositing", "foreground-background", "fgbg-depth"],
+        "size_categories": [summary["size_category"]],
+        "configs": [
+            {"config_name": "default", "default": True,
+             "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]},
+            {"config_name": "sources",
+             "data_files": [{"split": "backgrounds", "path": "sources/backgrounds-*"},
+                            {"split": "foregrounds", "path": "sources/foregrounds-*"}]},
+        ],
+        "dataset_info": [
+            {"config_name": "default", "features": _yaml_features(features(with_depth)),
+             "splits": [{"name": s, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
+                        for s, v in splits.items()],
+             "download_size": sum(v["download_size"] for v in splits.values()),
+             "dataset_size": sum(v["num_bytes"] for v in splits.values())},
+            {"config_name": "sources", "features": _yaml_features(source_features()),
+             "splits": [{"name": s, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
+                        for s, v in summary["sources"].items()],
+             "download_size": sum(v["download_size"] for v in summary["sources"].values()),
+             "dataset_size": sum(v["num_bytes"] for v in summary["sources"].values())},
+        ],
+    }
+    if with_depth:
+        meta["depth_scale"] = summary["depth_scale"]
+    meta["channel_stats"] = summary["channel_stats"]
+    return meta
+
+
+def render_card(summary: dict) -> str:
+    args = summary["arguments"]
+    depth = summary["depth"]
+    with_depth = summary["with_depth"]
+    splits = summary["splits"]
+    if depth.get("backend") == "densedepth":
+        source = "DenseDepth (NYU weights) run on each composite"
+        detail = (f"DenseDepth NYU model, weights SHA-256 `{depth.get('weights_sha256')}`, "
+                  f"precision {depth.get('precision')}; input {depth.get('input_size')} → output resized to "
+                  f"{args['size']}×{args['size']}.")
+        limits = ("- DenseDepth was trained on indoor NYU scenes; outdoor depth is a rough guess, and its "
+                  "range is 0.1–10 m.\n")
+    elif depth.get("backend") == "planar":
+        source = "a planar ground prior (no depth model was run)"
+        detail = (f"planar ground-plane prior: horizon at {depth['horizon']:.0%} of the height, nearest ground "
+                  f"{depth['nearest_m']} m, {depth['max_m']} m at and above the horizon; the pasted object stands "
+                  "where its lowest row meets the ground."
+                  + (" Chosen by `--depth auto`: " + depth["note"] + "." if depth.get("note") else ""))
+        limits = ("- `depth` is a geometric prior, not a measurement or a model's prediction: it ignores the "
+                  "background's real geometry.\n")
+    else:
+        source, detail, limits = "nowhere: this dataset has no depth column", "none.", ""
+    skipped = summary["skipped"]
+    skipped_text = ("\nSkipped inputs:\n\n" + "\n".join(f"- {s['role']}/{s['name']}: {s['reason']}" for s in skipped)
+                    + "\n") if skipped else ""
+    values = {
+        "yaml": yaml.safe_dump(card_metadata(summary), sort_keys=False, allow_unicode=True).rstrip(),
+        "pretty_name": "fgbg-depth",
+        "depth_source": source,
+        "num_samples": f"{summary['num_samples']:,}",
+        "split_summary": ", ".join(f"{v['num_examples']:,} {s}" for s, v in splits.items()),
+        "version": summary["versions"]["fgbg_depth"],
+        "size": args["size"],
+        "depth_row": ("| `depth` | image (16-bit PNG, I;16, "
+                      f"{args['size']}×{args['size']}) | metres = value × `depth_scale`; 0 means unknown |\n")
+        if with_depth else "",
+        "depth_units": (f"`depth_scale` = {summary['depth_scale']!r} metres per unit (10 m / 65535), a top-level key "
+                        "of this card's YAML and of `stats.json`. The Hub viewer shows a 16-bit PNG by its high "
+                        "byte: far is bright, near is dark.") if with_depth else "",
+        "split_rule": {"sample": "each sample", "background": "whole backgrounds",
+                       "foreground": "whole foregrounds"}[args["split_by"]]
+        + f" assigned to test with fraction {args['test_fraction']}, a pure function of the ids and the seed",
+        "command": summary["command"],
+        "arguments_table": "\n".join(f"| {k} | {v} |" for k, v in args.items()),
+        "n_backgrounds": len(summary["inputs"]["backgrounds"]),
+        "n_foregrounds": len(summary["inputs"]["foregrounds"]),
+        "skipped": skipped_text,
+        "depth_detail": detail,
+        "depth_access": (', row["depth"]\nmetres = np.asarray(row["depth"], np.float32) * '
+                         f'{summary["depth_scale"]!r}  # depth_scale') if with_depth else "",
+        "depth_stat_unit": ", depth in metres" if with_depth else "",
+        "depth_limitations": limits,
+    }
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)

@@ -1,0 +1,84 @@
+"""The `fgbg-depth` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .errors import FgBgError
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="make the dataset into OUT (resumes an interrupted run)")
+    p.add_argument("--out", required=True, help="output folder; it becomes the Hub repository")
+    p.add_argument("--backgrounds", help="folder or glob of background images (default: bundled samples)")
+    p.add_argument("--foregrounds", help="folder or glob of RGBA cut-outs (default: bundled samples)")
+    p.add_argument("--placements", type=int, default=20, help="placements per (bg, fg, flip) [20]")
+    p.add_argument("--size", type=int, default=160, help="output images are SIZE×SIZE [160]")
+    p.add_argument("--depth", default="auto", choices=["auto", "densedepth", "planar", "none"],
+                   help="depth source [auto: densedepth when weights are configured, else planar]")
+    p.add_argument("--depth-weights", help="DenseDepth nyu.h5 (or set FGBG_DEPTH_WEIGHTS)")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="DenseDepth compute precision [float32]")
+    p.add_argument("--test-fraction", type=float, default=0.3, help="share of the test split [0.3]")
+    p.add_argument("--split-by", default="sample", choices=["sample", "background", "foreground"],
+                   help="what the split keeps apart [sample]")
+    p.add_argument("--seed", type=int, default=0, help="global seed [0]")
+    p.add_argument("--workers", type=int, help="worker processes [all cores]")
+    p.add_argument("--engine", default="local", choices=["local", "ray"], help="where shards run [local]")
+    p.add_argument("--ray-address", help="Ray cluster address (with --engine ray)")
+    p.add_argument("--shard-rows", type=int, help="rows per shard [2000, fewer for large --size]")
+    p.add_argument("--license", help="license id for the card [cc0-1.0 for the bundled samples, else other]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_generate(args) -> int:
+    from .generate import GenerateOptions, generate
+    extra = {"address": args.ray_address} if args.ray_address else {}
+    opts = GenerateOptions(out=args.out, backgrounds=args.backgrounds, foregrounds=args.foregrounds,
+                           placements=args.placements, size=args.size, depth=args.depth,
+                           depth_weights=args.depth_weights, precision=args.precision,
+                           test_fraction=args.test_fraction, split_by=args.split_by, seed=args.seed,
+                           workers=args.workers, engine=args.engine, license=args.license,
+                           shard_rows=args.shard_rows, progress=not args.quiet, extra=extra)
+    summary = generate(opts)
+    for s in summary["skipped"]:
+        print(f"fgbg-depth: skipped {s['role']}/{s['name']}: {s['reason']}", file=sys.stderr)
+    counts = ", ".join(f"{v['num_examples']} {k}" for k, v in summary["splits"].items())
+    print(f"wrote {summary['num_samples']} samples ({counts}) to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fgbg-depth", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fgbg-depth {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_generate(sub)
+    return parser
+
+
+COMMANDS = {"generate": _run_generate}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except FgBgError as exc:
+        print(f"fgbg-depth: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of ours: say so in one line; FGBG_DEPTH_DEBUG=1 shows the traceback
+        if os.environ.get("FGBG_DEPTH_DEBUG"):
+            raise
+        print(f"fgbg-depth: internal error: {type(exc).__name__}: {exc} (set FGBG_DEPTH_DEBUG=1 for "
+              "details, and please report it)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fgbg-depth: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""A depth prior that needs no weights: a flat ground seen by a level camera.
+
+Rows below the horizon lie on the ground plane, whose distance falls off as 1 / (row - horizon);
+rows at or above the horizon are as far as the range allows. A pasted object stands upright on
+the ground where its lowest opaque row touches it, so it takes that row's distance everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_DEPTH = 10.0  # metres, the same range as DenseDepth's NYU model
+
+
+class PlanarDepth:
+    name = "planar"
+    input_size = None
+
+    def __init__(self, horizon: float = 0.4, nearest: float = 1.0):
+        if not 0.0 <= horizon < 1.0 or nearest <= 0:
+            raise ValueError("horizon must be in [0, 1) and nearest > 0")
+        self.horizon = horizon
+        self.nearest = nearest
+
+    def ground(self, height: int) -> np.ndarray:
+        """Distance of each row's ground point, in metres (float32, length `height`)."""
+        rows = np.arange(height, dtype=np.float64) + 0.5
+        horizon = self.horizon * height
+        below = rows - horizon
+        with np.errstate(divide="ignore"):
+            d = np.where(below > 0, self.nearest * (height - horizon) / np.maximum(below, 1e-9), MAX_DEPTH)
+        return np.minimum(d, MAX_DEPTH).astype(np.float32)
+
+    def predict(self, images: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        n, h, w = images.shape[:3]
+        ground = self.ground(h)
+        out = np.broadcast_to(ground[None, :, None], (n, h, w)).copy()
+        if masks is not None:
+            for i in range(n):
+                rows = np.flatnonzero(masks[i].any(axis=1))
+                if rows.size:
+                    out[i][masks[i] > 0] = ground[rows[-1]]
+        return out
+
+    def describe(self) -> dict:
+        return {"backend": "planar", "horizon": self.horizon, "nearest_m": self.nearest,
+                "max_m": MAX_DEPTH}

@@ -1,0 +1,107 @@
+"""After the shards: the `sources` config, stats.json and the dataset card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from .assets import SourceFile, default_backgrounds, default_foregrounds
+from .card import render_card
+from .shards import source_schema, write_json_atomic, write_table_atomic, write_text_atomic
+from .worker import DEPTH_SCALE, STATE_DIR
+
+SOURCE_SHARD_BYTES = 400_000_000
+
+
+def write_sources(out: Path, role: str, files: tuple[SourceFile, ...]) -> dict:
+    """The input files themselves, byte for byte, as sources/{role}-i-of-n.parquet; returns the
+    split's entry for the card (rows, Arrow bytes, file bytes)."""
+    groups, current, size = [], [], 0
+    for f in files:
+        n = Path(f.path).stat().st_size
+        if current and size + n > SOURCE_SHARD_BYTES:
+            groups.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += n
+    groups.append(current)
+    names, arrow_bytes, file_bytes = [], 0, 0
+    for i, group in enumerate(groups):
+        name = f"{role}-{i:05d}-of-{len(groups):05d}.parquet"
+        cols = {"image": [{"bytes": Path(f.path).read_bytes(), "path": f.name} for f in group],
+                "id": [f.id for f in group], "name": [f.name for f in group],
+                "sha256": [f.sha256 for f in group], "width": [f.width for f in group],
+                "height": [f.height for f in group]}
+        table = pa.Table.from_pydict(cols, schema=source_schema())
+        size, _ = write_table_atomic(table, out / "sources" / name, out / STATE_DIR / "tmp")
+        names.append(name)
+        arrow_bytes += table.nbytes
+        file_bytes += size
+    for stale in (out / "sources").glob(f"{role}-*.parquet"):
+        if stale.name not in names:
+            stale.unlink()
+    return {"num_examples": len(files), "num_bytes": arrow_bytes, "download_size": file_bytes}
+
+
+def size_category(n: int) -> str:
+    edges = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+             (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
+    return next((label for edge, label in edges if n < edge), "100M<n<1B")
+
+
+def reproduce_command(opts) -> str:
+    parts = ["fgbg-depth generate --out OUT"]
+    if opts.backgrounds:
+        parts.append("--backgrounds BACKGROUNDS")
+    if opts.foregrounds:
+        parts.append("--foregrounds FOREGROUNDS")
+    parts.append(f"--placements {opts.placements} --size {opts.size}")
+    return " ".join(parts)
+
+
+def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict, note: str | None,
+             resumed: bool, skipped_shards: int) -> dict:
+    from .generate import split_stats, versions
+    plan = job.plan
+    sources = {"backgrounds": write_sources(out, "backgrounds", inputs.backgrounds),
+               "foregrounds": write_sources(out, "foregrounds", inputs.foregrounds)}
+    channel_stats = split_stats(results, job.with_depth)
+    splits = {}
+    for split in plan.split_names:
+        rows = [r for r in results if r["split"] == split]
+        splits[split] = {"num_examples": sum(r["rows"] for r in rows),
+                         "num_bytes": sum(r["arrow_bytes"] for r in rows),
+                         "download_size": sum(r["num_bytes"] for r in rows), "shards": len(rows),
+                         "files": [r["filename"] for r in rows],
+                         "sha256": {r["filename"]: r["sha256"] for r in rows}}
+    bundled = not opts.backgrounds and not opts.foregrounds
+    arguments = {"placements": plan.placements, "size": opts.size, "depth": job.depth,
+                 "test_fraction": plan.test_fraction, "split_by": plan.split_by, "seed": plan.seed,
+                 "shard_rows": plan.shard_rows,
+                 "backgrounds": "bundled samples" if not opts.backgrounds else f"{len(inputs.backgrounds)} files",
+                 "foregrounds": "bundled samples" if not opts.foregrounds else f"{len(inputs.foregrounds)} files"}
+    summary = {
+        "fingerprint": job.fingerprint,
+        "arguments": arguments,
+        "command": f"{reproduce_command(opts)} --depth {job.depth} --test-fraction {plan.test_fraction} "
+                   f"--split-by {plan.split_by} --seed {plan.seed}",
+        "depth": dict(depth_info, note=note) if note else depth_info,
+        "depth_scale": DEPTH_SCALE if job.with_depth else None,
+        "num_samples": plan.n_samples,
+        "splits": splits,
+        "sources": sources,
+        "channel_stats": channel_stats,
+        "inputs": {"backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
+                   "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds]},
+        "skipped": [s.as_dict() for s in inputs.skipped],
+        "license": opts.license or ("cc0-1.0" if bundled else "other"),
+        "size_category": size_category(plan.n_samples),
+        "with_depth": job.with_depth,
+        "resumed": resumed, "shards_already_done": skipped_shards,
+        "versions": versions(),
+    }
+    write_json_atomic({"depth_scale": summary["depth_scale"], "channel_stats": channel_stats},
+                      out / "stats.json")
+    write_text_atomic(render_card(summary), out / "README.md")
+    return summary

@@ -1,0 +1,210 @@
+"""`fgbg-depth generate`: validate inputs, lay out OUT, run the shards, then write stats and card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__, stats
+from .assets import Inputs, load_inputs
+from .errors import FgBgError
+from .plan import Plan, shard_rows_for
+from .shards import write_json_atomic
+from .worker import DEPTH_SCALE, JPEG_QUALITY, STATE_DIR, Job
+
+FORMAT_VERSION = 1
+OWN_ENTRIES = {"README.md", "stats.json", "data", "sources", STATE_DIR}
+WEIGHTS_ENV = "FGBG_DEPTH_WEIGHTS"
+
+
+@dataclass
+class GenerateOptions:
+    """The generation arguments, named like the CLI's flags."""
+
+    out: str
+    backgrounds: str | None = None
+    foregrounds: str | None = None
+    placements: int = 20
+    size: int = 160
+    depth: str = "auto"
+    depth_weights: str | None = None
+    precision: str = "float32"
+    test_fraction: float = 0.3
+    split_by: str = "sample"
+    seed: int = 0
+    workers: int | None = None
+    engine: str = "local"
+    license: str | None = None
+    shard_rows: int | None = None
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_depth(depth: str, weights: str | None) -> tuple[str, str | None, str | None]:
+    """(backend name, weights path, a note for stderr and the card)."""
+    weights = weights or os.environ.get(WEIGHTS_ENV) or None
+    if depth == "auto":
+        if weights:
+            return "densedepth", weights, None
+        return "planar", None, ("no DenseDepth weights configured (--depth-weights or "
+                                f"{WEIGHTS_ENV}); depth comes from the planar ground-plane prior")
+    if depth == "densedepth" and not weights:
+        raise FgBgError(f"--depth densedepth needs --depth-weights FILE (or {WEIGHTS_ENV}); "
+                        "see `fgbg-depth weights fetch`")
+    if depth not in ("planar", "densedepth", "none"):
+        raise FgBgError(f"unknown --depth '{depth}'; choose auto, densedepth, planar or none")
+    return depth, weights if depth == "densedepth" else None, None
+
+
+def check_options(opts: GenerateOptions) -> None:
+    if not 16 <= opts.size <= 4096:
+        raise FgBgError("--size must be between 16 and 4096 pixels")
+    if not 0 <= opts.seed < 2**63:
+        raise FgBgError("--seed must be a non-negative integer below 2**63")
+    if opts.workers is not None and opts.workers < 1:
+        raise FgBgError("--workers must be at least 1")
+    if opts.engine not in ("local", "ray"):
+        raise FgBgError(f"unknown --engine '{opts.engine}'; choose local or ray")
+    if opts.precision not in ("float32", "bfloat16", "float16"):
+        raise FgBgError("--precision must be float32, bfloat16 or float16")
+
+
+def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, plan: Plan) -> dict:
+    """Everything that decides the bytes of the output; its hash is the run's fingerprint."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "placements": plan.placements, "seed": plan.seed, "test_fraction": plan.test_fraction,
+        "split_by": plan.split_by, "shard_rows": plan.shard_rows, "size": opts.size,
+        "depth": depth, "depth_model": depth_info, "depth_scale": DEPTH_SCALE, "jpeg_quality": JPEG_QUALITY,
+        "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
+        "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
+    }
+
+
+def fingerprint_of(rec: dict) -> str:
+    return hashlib.sha256(json.dumps(rec, sort_keys=True).encode()).hexdigest()
+
+
+def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
+    """Refuse a folder that holds something else; True when resuming a run of the same recipe."""
+    if out.exists() and not out.is_dir():
+        raise FgBgError(f"--out '{out}' is a file; give a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return False
+    manifest_path = out / STATE_DIR / "manifest.json"
+    if not manifest_path.exists():
+        strangers = sorted(p.name for p in out.iterdir() if p.name not in OWN_ENTRIES)
+        example = f" (e.g. '{strangers[0]}')" if strangers else ""
+        raise FgBgError(f"--out '{out}' holds files fgbg-depth did not write{example}; "
+                        "choose a new or empty folder")
+    try:
+        old = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        raise FgBgError(f"run state in '{manifest_path}' is unreadable; delete '{out}' and run again") from None
+    if old.get("fingerprint") == fingerprint:
+        return True
+    old_rec = old.get("recipe", {})
+    changed = [k for k in sorted(set(rec) | set(old_rec)) if rec.get(k) != old_rec.get(k)]
+    raise FgBgError(f"--out '{out}' holds a dataset made with other arguments or inputs "
+                    f"(differs in: {', '.join(changed) or 'format'}); use another --out or delete it")
+
+
+def _clean_stale_temporaries(out: Path) -> None:
+    shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
+
+
+def _make_backend(depth: str, weights: str | None, precision: str):
+    from .depth import get_backend
+    if depth == "densedepth":
+        return get_backend("densedepth", weights=weights, precision=precision)
+    return get_backend(depth)
+
+
+def _progress(total: int, done: int, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, initial=done, unit=" samples", file=sys.stderr, disable=not enabled,
+                dynamic_ncols=True, smoothing=0.1, desc="generate")
+
+
+def split_stats(results: list[dict], with_depth: bool) -> dict:
+    """Merge shard sums in shard order and turn them into mean/std of the decoded values."""
+    units = {"fg_bg": 1 / 255, "bg": 1 / 255, "mask": 1 / 255, "depth": DEPTH_SCALE}
+    out: dict = {}
+    for split in sorted({r["split"] for r in results}, key=["train", "test"].index):
+        merged: dict = {}
+        for r in sorted((r for r in results if r["split"] == split), key=lambda r: r["index"]):
+            for col, acc in r["stats"].items():
+                merged[col] = stats.merge(merged[col], acc) if col in merged else acc
+        out[split] = {col: stats.finalize(acc, units[col]) for col, acc in merged.items()
+                      if col != "depth" or with_depth}
+    return out
+
+
+def versions() -> dict:
+    import numpy
+    import PIL
+    import pyarrow
+    return {"fgbg_depth": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+            "pillow": PIL.__version__, "pyarrow": pyarrow.__version__}
+
+
+def generate(opts: GenerateOptions) -> dict:
+    """Run (or resume) a generation; returns the summary that stats.json and the card are made from."""
+    t0 = time.perf_counter()
+    check_options(opts)
+    depth, weights, note = resolve_depth(opts.depth, opts.depth_weights)
+    if note and opts.progress:
+        print(f"fgbg-depth: {note}", file=sys.stderr)
+    inputs = load_inputs(opts.backgrounds, opts.foregrounds)
+    plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
+                opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
+    backend = _make_backend(depth, weights, opts.precision)
+    depth_info = backend.describe() if backend is not None else {"backend": "none"}
+    rec = recipe(opts, inputs, depth, depth_info, plan)
+    fingerprint = fingerprint_of(rec)
+    out = Path(opts.out)
+    resuming = check_out_folder(out, rec, fingerprint)
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    _clean_stale_temporaries(out)
+    write_json_atomic({"fingerprint": fingerprint, "recipe": rec}, out / STATE_DIR / "manifest.json")
+    t_prepare = time.perf_counter()
+
+    job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
+              depth=depth, out=str(out), fingerprint=fingerprint,
+              depth_options={"weights": weights, "precision": opts.precision} if depth == "densedepth" else {})
+    specs = plan.all_shards()
+    results = {s.filename: job.finished(s) for s in specs}
+    todo = [s for s in specs if results[s.filename] is None]
+    done_rows = sum(r["rows"] for r in results.values() if r)
+    workers = opts.workers or os.cpu_count() or 1
+    bar = _progress(plan.n_samples, done_rows, opts.progress)
+    try:
+        if opts.engine == "ray":
+            from .engines.ray import run_ray
+            runner = run_ray(job, todo, workers, **opts.extra)
+        else:
+            from .engines.local import run_local
+            in_process = backend if depth == "densedepth" else None  # one model, not one per process
+            runner = run_local(job, todo, workers, backend=in_process)
+        for result in runner:
+            results[result["filename"]] = result
+            bar.update(result["rows"])
+    finally:
+        bar.close()
+    t_shards = time.perf_counter()
+
+    from .finalize import finalize
+    summary = finalize(out, opts, job, inputs, [results[s.filename] for s in specs], depth_info, note,
+                       resumed=resuming, skipped_shards=len(specs) - len(todo))
+    summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
+                            "finalize": round(time.perf_counter() - t_shards, 3)}
+    write_json_atomic(summary, out / STATE_DIR / "report.json")
+    shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
+    return summary

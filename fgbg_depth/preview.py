@@ -1,0 +1,78 @@
+"""Contact sheets: one row per sample, bg | fg_bg | mask | depth, for people to look at."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image, ImageDraw
+
+from .errors import FgBgError
+
+# A perceptual, colour-blind-safe ramp (anchor colours of matplotlib's viridis), near = dark purple.
+_RAMP = np.array([(68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142),
+                  (31, 158, 137), (53, 183, 121), (109, 205, 89), (180, 222, 44), (253, 231, 37)], float)
+LABEL_H = 14
+
+
+def colorize(depth_m: np.ndarray, max_m: float) -> np.ndarray:
+    """Depth in metres → RGB uint8 through the ramp; 0 (unknown) is black."""
+    t = np.clip(depth_m / max_m, 0, 1) * (len(_RAMP) - 1)
+    lo = np.floor(t).astype(int)
+    hi = np.minimum(lo + 1, len(_RAMP) - 1)
+    frac = (t - lo)[..., None]
+    rgb = _RAMP[lo] * (1 - frac) + _RAMP[hi] * frac
+    rgb[depth_m <= 0] = 0
+    return rgb.astype(np.uint8)
+
+
+def _decode(cell) -> Image.Image:
+    return Image.open(io.BytesIO(cell["bytes"]))
+
+
+def read_rows(out: Path, split: str, n: int) -> list[dict]:
+    files = sorted((out / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        raise FgBgError(f"'{out}' has no {split} shards; run `fgbg-depth generate --out {out}` first")
+    rows: list[dict] = []
+    for f in files:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=min(n, 256)):
+            rows.extend(batch.to_pylist())
+            if len(rows) >= n:
+                return rows[:n]
+    return rows
+
+
+def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | None = None,
+                  max_m: float = 10.0) -> Image.Image:
+    out = Path(out)
+    rows = read_rows(out, split, n)
+    if depth_scale is None:
+        import json
+        depth_scale = json.loads((out / "stats.json").read_text()).get("depth_scale") or 0.0
+    first = _decode(rows[0]["fg_bg"])
+    s = first.width
+    cols = 4 if "depth" in rows[0] else 3
+    sheet = Image.new("RGB", (cols * s, len(rows) * (s + LABEL_H) + 24), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i, row in enumerate(rows):
+        y = i * (s + LABEL_H)
+        cells = [_decode(row["bg"]).convert("RGB"), _decode(row["fg_bg"]).convert("RGB"),
+                 _decode(row["mask"]).convert("RGB")]
+        if cols == 4:
+            metres = np.asarray(_decode(row["depth"]), np.float32) * depth_scale
+            cells.append(Image.fromarray(colorize(metres, max_m)))
+        for j, cell in enumerate(cells):
+            sheet.paste(cell, (j * s, y))
+        draw.text((2, y + s + 1), f"#{row['sample_id']} k={row['placement']} {row['bg_name']} + {row['fg_name']}"
+                  f"{' flipped' if row['flipped'] else ''}", fill=(0, 0, 0))
+    if cols == 4:  # scale bar under the depth column
+        y = len(rows) * (s + LABEL_H) + 2
+        bar = colorize(np.tile(np.linspace(0, max_m, s - 40)[None], (8, 1)), max_m)
+        sheet.paste(Image.fromarray(bar), (3 * s + 20, y))
+        draw.text((3 * s, y + 8), f"0 m{' ' * 12}{max_m:g} m", fill=(0, 0, 0))
+        draw.text((2, y + 4), "bg | fg_bg | mask | depth", fill=(0, 0, 0))
+    return sheet

@@ -1,0 +1,159 @@
+"""Parquet shards with Hugging Face `Image` features, written atomically."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import FgBgError
+
+IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+IMAGE_COLUMNS = ("fg_bg", "bg", "mask", "depth")
+METADATA_COLUMNS = (
+    ("sample_id", pa.int64()), ("bg_id", pa.int32()), ("fg_id", pa.int32()),
+    ("bg_name", pa.string()), ("fg_name", pa.string()), ("flipped", pa.bool_()),
+    ("placement", pa.int16()), ("x", pa.int32()), ("y", pa.int32()), ("w", pa.int32()),
+    ("h", pa.int32()), ("scale", pa.float32()),
+)
+ROW_GROUP_ROWS = 500
+ROW_GROUP_BYTES = 64_000_000  # the viewer and streaming want row groups ≤ 100 MB
+_DTYPE_NAMES = {pa.int64(): "int64", pa.int32(): "int32", pa.int16(): "int16", pa.string(): "string",
+                pa.bool_(): "bool", pa.float32(): "float32"}
+
+
+def image_columns(with_depth: bool) -> tuple[str, ...]:
+    return IMAGE_COLUMNS if with_depth else IMAGE_COLUMNS[:3]
+
+
+def features(with_depth: bool) -> dict:
+    """The `datasets` Features of a data shard, in `Features.to_dict()` form."""
+    out = {name: {"_type": "Image"} for name in image_columns(with_depth)}
+    for name, dtype in METADATA_COLUMNS:
+        out[name] = {"dtype": _DTYPE_NAMES[dtype], "_type": "Value"}
+    return out
+
+
+def schema(with_depth: bool) -> pa.Schema:
+    fields = [pa.field(name, IMAGE) for name in image_columns(with_depth)]
+    fields += [pa.field(name, dtype) for name, dtype in METADATA_COLUMNS]
+    meta = {"huggingface": json.dumps({"info": {"features": features(with_depth)}})}
+    return pa.schema(fields, metadata=meta)
+
+
+SOURCE_COLUMNS = (("id", pa.int32()), ("name", pa.string()), ("sha256", pa.string()),
+                  ("width", pa.int32()), ("height", pa.int32()))
+
+
+def source_features() -> dict:
+    out = {"image": {"_type": "Image"}}
+    out.update({name: {"dtype": _DTYPE_NAMES[dtype], "_type": "Value"} for name, dtype in SOURCE_COLUMNS})
+    return out
+
+
+def source_schema() -> pa.Schema:
+    fields = [pa.field("image", IMAGE)] + [pa.field(n, t) for n, t in SOURCE_COLUMNS]
+    return pa.schema(fields, metadata={"huggingface": json.dumps({"info": {"features": source_features()}})})
+
+
+def _row_group_bounds(byte_sizes: list[int]) -> list[tuple[int, int]]:
+    """Consecutive [start, stop) runs of rows, each ≤ ROW_GROUP_ROWS rows and ≈ ROW_GROUP_BYTES."""
+    bounds, start, acc = [], 0, 0
+    for i, size in enumerate(byte_sizes):
+        if i > start and (i - start >= ROW_GROUP_ROWS or acc + size > ROW_GROUP_BYTES):
+            bounds.append((start, i))
+            start, acc = i, 0
+        acc += size
+    if start < len(byte_sizes) or not bounds:
+        bounds.append((start, len(byte_sizes)))
+    return bounds
+
+
+def _writer_options(table: pa.Table) -> dict:
+    image_leaves = [f"{f.name}.{leaf}" for f in table.schema if f.type == IMAGE for leaf in ("bytes", "path")]
+    plain = [f.name for f in table.schema if f.type != IMAGE]
+    compression = {leaf: "none" for leaf in image_leaves}  # JPEG and PNG bytes do not shrink further
+    compression.update({name: "zstd" for name in plain})
+    dictionary = [f"{name}.{leaf}" for name in ("bg",) if name in table.schema.names for leaf in ("bytes", "path")]
+    dictionary += [name for name in ("bg_name", "fg_name", "name") if name in table.schema.names]
+    return dict(compression=compression, use_dictionary=dictionary, write_statistics=plain,
+                dictionary_pagesize_limit=64 << 20)
+
+
+def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tuple[int, str]:
+    """Write `table` to a temporary file, fsync it, then rename it to `final_path`.
+
+    Returns (size in bytes, sha256). A crash leaves at most a file in `tmp_dir`, never a partial
+    shard under its final name. A full disk becomes a one-line FgBgError.
+    """
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{final_path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    sizes = _row_image_bytes(table)
+    try:
+        with pq.ParquetWriter(tmp, table.schema, **_writer_options(table)) as writer:
+            for start, stop in _row_group_bounds(sizes):
+                writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+        digest = hashlib.sha256()
+        with open(tmp, "rb+") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+            os.fsync(f.fileno())
+        os.replace(tmp, final_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise FgBgError(f"disk full while writing {final_path.name}; free space and run the same "
+                            "command again (finished shards are kept)") from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final_path.stat().st_size, digest.hexdigest()
+
+
+def _row_image_bytes(table: pa.Table) -> list[int]:
+    """Encoded image bytes per row, the part of a row that decides a row group's size."""
+    total = np.zeros(table.num_rows, dtype=np.int64)
+    for f in table.schema:
+        if f.type == IMAGE and table.num_rows:
+            lengths = pc.binary_length(table.column(f.name).combine_chunks().field("bytes"))
+            total += lengths.fill_null(0).to_numpy(zero_copy_only=False)
+    return total.tolist()
+
+
+def write_json_atomic(obj, final_path: Path) -> None:
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final_path.with_name(f".{final_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise FgBgError(f"disk full while writing {final_path.name}; free space and run again") from None
+        raise
+
+
+def write_text_atomic(text: str, final_path: Path) -> None:
+    tmp = final_path.with_name(f".{final_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, final_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise FgBgError(f"disk full while writing {final_path.name}; free space and run again") from None
+        raise
