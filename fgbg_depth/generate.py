@@ -16,7 +16,7 @@ from . import __version__, stats
 from .assets import Inputs, load_inputs
 from .errors import FgBgError
 from .plan import Plan, shard_rows_for
-from .shards import write_json_atomic
+from .shards import image_columns, write_json_atomic
 from .worker import DEPTH_SCALE, JPEG_QUALITY, STATE_DIR, Job
 
 FORMAT_VERSION = 1
@@ -142,8 +142,7 @@ def split_stats(results: list[dict], with_depth: bool) -> dict:
         for r in sorted((r for r in results if r["split"] == split), key=lambda r: r["index"]):
             for col, acc in r["stats"].items():
                 merged[col] = stats.merge(merged[col], acc) if col in merged else acc
-        out[split] = {col: stats.finalize(acc, units[col]) for col, acc in merged.items()
-                      if col != "depth" or with_depth}
+        out[split] = {col: stats.finalize(merged[col], units[col]) for col in image_columns(with_depth)}
     return out
 
 
@@ -160,7 +159,7 @@ def generate(opts: GenerateOptions) -> dict:
     t0 = time.perf_counter()
     check_options(opts)
     depth, weights, note = resolve_depth(opts.depth, opts.depth_weights)
-    if note and opts.progress:
+    if note:
         print(f"fgbg-depth: {note}", file=sys.stderr)
     inputs = load_inputs(opts.backgrounds, opts.foregrounds)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,

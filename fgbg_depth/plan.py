@@ -43,7 +43,7 @@ def place_foreground(seed: int, sample_id: int, aspect: float) -> Placement:
     """The seed's recipe: a random spot, and an area in [0.3, 0.6] of the frame that grows toward
     the bottom (nearer objects look bigger). `aspect` is the cut-out's width / height."""
     rng = np.random.default_rng([seed, sample_id])
-    depth_t, jitter, across = rng.random(3)
+    depth_t, jitter, across = (float(v) for v in rng.random(3))
     t = min(1.0, max(0.0, depth_t + (2.0 * jitter - 1.0) * AREA_JITTER))
     area = MIN_AREA + (MAX_AREA - MIN_AREA) * t
     h = math.sqrt(area / aspect)

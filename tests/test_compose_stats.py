@@ -1,0 +1,77 @@
+import numpy as np
+from PIL import Image
+
+from fgbg_depth import stats
+from fgbg_depth.compose import fit_background, paste, resize_foreground
+from fgbg_depth.depth import get_backend
+from fgbg_depth.worker import quantize_depth
+
+
+def test_paste_blends_by_alpha_and_masks_alpha_above_zero():
+    bg = np.full((10, 10, 3), 100, np.uint8)
+    fg = np.zeros((4, 3, 4), np.uint8)
+    fg[..., :3] = 200
+    fg[..., 3] = [[0, 255, 128]] * 4
+    out, mask = paste(bg, fg, x=2, y=5)
+    assert out.shape == bg.shape and out.dtype == np.uint8
+    assert (out[5:9, 2] == 100).all() and (out[5:9, 3] == 200).all()
+    assert (out[5:9, 4] == round((200 * 128 + 100 * 127) / 255)).all()
+    expected = np.zeros((10, 10), np.uint8)
+    expected[5:9, 3:5] = 255
+    assert np.array_equal(mask, expected)
+    assert (out[:5] == 100).all()  # untouched outside the box
+
+
+def test_fit_background_crops_centre_square():
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, 10:30] = 255  # the centre square is white
+    out = fit_background(Image.fromarray(arr), 8)
+    assert out.shape == (8, 8, 3) and out.min() >= 250
+
+
+def test_resize_foreground_flips():
+    arr = np.zeros((4, 4, 4), np.uint8)
+    arr[:, 0] = (255, 0, 0, 255)
+    out = resize_foreground(Image.fromarray(arr), 4, 4, flip=True)
+    assert out[0, 3, 3] == 255 and out[0, 0, 3] == 0
+
+
+def test_stats_merge_is_exact_and_matches_numpy():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(6)]
+    whole, a, b = stats.empty(3), stats.empty(3), stats.empty(3)
+    for i, im in enumerate(images):
+        stats.add_pixels(whole, im)
+        stats.add_pixels(a if i < 2 else b, im)
+    assert stats.merge(a, b) == whole
+    assert stats.merge(b, a) == whole
+    got = stats.finalize(whole, 1 / 255)
+    ref = np.stack(images).reshape(-1, 3) / 255
+    np.testing.assert_allclose(got["mean"], ref.mean(0), atol=1e-12)
+    np.testing.assert_allclose(got["std"], ref.std(0), atol=1e-12)
+
+
+def test_stats_weight_and_zero_skipping():
+    acc = stats.empty(1)
+    stats.add_pixels(acc, np.array([[0, 2], [4, 0]], np.uint16), weight=3, skip_zero=True)
+    assert acc == {"count": 6, "sum": [18], "sumsq": [60]}
+
+
+def test_planar_depth_ground_and_object():
+    planar = get_backend("planar")
+    img = np.zeros((2, 20, 20, 3), np.uint8)
+    masks = np.zeros((2, 20, 20), np.uint8)
+    masks[1, 10:15, 5:9] = 255
+    d = planar.predict(img, masks)
+    assert d.shape == (2, 20, 20) and d.dtype == np.float32
+    col = d[0, :, 0]
+    assert (np.diff(col[9:]) < 0).all()  # nearer toward the bottom
+    assert (col[:8] == 10.0).all()  # sky and far wall at the range limit
+    assert np.allclose(d[1][masks[1] > 0], planar.ground(20)[14])  # stands on its lowest row
+    assert np.array_equal(d[1][masks[1] == 0], d[0][masks[1] == 0])
+
+
+def test_quantize_depth_marks_unknown_as_zero():
+    q = quantize_depth(np.array([0.0, -1.0, np.nan, 10.0, 0.1], np.float32), 10 / 65535)
+    assert q.dtype == np.uint16
+    assert q.tolist()[:3] == [0, 0, 0] and q[3] == 65535 and abs(q[4] - 655) <= 1
