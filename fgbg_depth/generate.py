@@ -159,8 +159,6 @@ def generate(opts: GenerateOptions) -> dict:
     t0 = time.perf_counter()
     check_options(opts)
     depth, weights, note = resolve_depth(opts.depth, opts.depth_weights)
-    if note:
-        print(f"fgbg-depth: {note}", file=sys.stderr)
     inputs = load_inputs(opts.backgrounds, opts.foregrounds)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
@@ -170,6 +168,8 @@ def generate(opts: GenerateOptions) -> dict:
     fingerprint = fingerprint_of(rec)
     out = Path(opts.out)
     resuming = check_out_folder(out, rec, fingerprint)
+    if note:
+        print(f"fgbg-depth: {note}", file=sys.stderr)
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     _clean_stale_temporaries(out)
     write_json_atomic({"fingerprint": fingerprint, "recipe": rec}, out / STATE_DIR / "manifest.json")
