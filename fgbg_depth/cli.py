@@ -51,15 +51,41 @@ def _run_generate(args) -> int:
     return 0
 
 
+def _add_preview(sub) -> None:
+    p = sub.add_parser("preview", help="contact sheet of samples: bg | fg_bg | mask | depth")
+    p.add_argument("out", metavar="OUT", help="a folder made by `fgbg-depth generate`")
+    p.add_argument("--n", type=int, default=16, help="samples (rows) [16]")
+    p.add_argument("--split", default="train", help="split to show [train]")
+    p.add_argument("--out", dest="image", default="preview.png", help="PNG file to write [preview.png]")
+
+
+def _run_preview(args) -> int:
+    from pathlib import Path
+
+    from .preview import contact_sheet
+    if args.n < 1:
+        raise FgBgError("--n must be at least 1")
+    if not Path(args.out).is_dir():
+        raise FgBgError(f"'{args.out}' is not a folder made by `fgbg-depth generate`")
+    sheet = contact_sheet(args.out, n=args.n, split=args.split)
+    try:
+        sheet.save(args.image)
+    except (OSError, ValueError) as exc:
+        raise FgBgError(f"cannot write '{args.image}': {exc}") from None
+    print(f"wrote {args.image} ({sheet.width}x{sheet.height})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgbg-depth", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fgbg-depth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
+    _add_preview(sub)
     return parser
 
 
-COMMANDS = {"generate": _run_generate}
+COMMANDS = {"generate": _run_generate, "preview": _run_preview}
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ from .errors import FgBgError
 _RAMP = np.array([(68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142),
                   (31, 158, 137), (53, 183, 121), (109, 205, 89), (180, 222, 44), (253, 231, 37)], float)
 LABEL_H = 14
+GAP = 4  # white space between cells, so neighbouring pictures do not read as one
 
 
 def colorize(depth_m: np.ndarray, max_m: float) -> np.ndarray:
@@ -33,16 +34,25 @@ def _decode(cell) -> Image.Image:
 
 
 def read_rows(out: Path, split: str, n: int) -> list[dict]:
+    """n rows spread evenly over the split (all rows if it has fewer), reading only their row groups."""
     files = sorted((out / "data").glob(f"{split}-*.parquet"))
     if not files:
         raise FgBgError(f"'{out}' has no {split} shards; run `fgbg-depth generate --out {out}` first")
-    rows: list[dict] = []
+    groups = []  # (file, row group, first row, rows)
+    total = 0
     for f in files:
-        pf = pq.ParquetFile(f)
-        for batch in pf.iter_batches(batch_size=min(n, 256)):
-            rows.extend(batch.to_pylist())
-            if len(rows) >= n:
-                return rows[:n]
+        meta = pq.ParquetFile(f).metadata
+        for g in range(meta.num_row_groups):
+            rows = meta.row_group(g).num_rows
+            groups.append((f, g, total, rows))
+            total += rows
+    wanted = sorted(set(np.linspace(0, total - 1, min(n, total)).round().astype(int).tolist()))
+    rows: list[dict] = []
+    for f, g, first, count in groups:
+        local = [w - first for w in wanted if first <= w < first + count]
+        if local:
+            table = pq.ParquetFile(f).read_row_group(g).take(local)
+            rows.extend(table.to_pylist())
     return rows
 
 
@@ -56,7 +66,7 @@ def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | N
     first = _decode(rows[0]["fg_bg"])
     s = first.width
     cols = 4 if "depth" in rows[0] else 3
-    sheet = Image.new("RGB", (cols * s, len(rows) * (s + LABEL_H) + 24), (255, 255, 255))
+    sheet = Image.new("RGB", (cols * (s + GAP) - GAP, len(rows) * (s + LABEL_H) + 24), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for i, row in enumerate(rows):
         y = i * (s + LABEL_H)
@@ -66,13 +76,13 @@ def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | N
             metres = np.asarray(_decode(row["depth"]), np.float32) * depth_scale
             cells.append(Image.fromarray(colorize(metres, max_m)))
         for j, cell in enumerate(cells):
-            sheet.paste(cell, (j * s, y))
+            sheet.paste(cell, (j * (s + GAP), y))
         draw.text((2, y + s + 1), f"#{row['sample_id']} k={row['placement']} {row['bg_name']} + {row['fg_name']}"
                   f"{' flipped' if row['flipped'] else ''}", fill=(0, 0, 0))
     if cols == 4:  # scale bar under the depth column
         y = len(rows) * (s + LABEL_H) + 2
         bar = colorize(np.tile(np.linspace(0, max_m, s - 40)[None], (8, 1)), max_m)
-        sheet.paste(Image.fromarray(bar), (3 * s + 20, y))
-        draw.text((3 * s, y + 8), f"0 m{' ' * 12}{max_m:g} m", fill=(0, 0, 0))
+        sheet.paste(Image.fromarray(bar), (3 * (s + GAP) + 20, y))
+        draw.text((3 * (s + GAP), y + 8), f"0 m{' ' * 12}{max_m:g} m", fill=(0, 0, 0))
         draw.text((2, y + 4), "bg | fg_bg | mask | depth", fill=(0, 0, 0))
     return sheet
