@@ -22,6 +22,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--depth-weights", help="DenseDepth nyu.h5 (or set FGBG_DEPTH_WEIGHTS)")
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="DenseDepth compute precision [float32]")
+    p.add_argument("--depth-input-size", type=int, default=448,
+                   help="side of the square composite fed to DenseDepth, a multiple of 32 [448]")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of the test split [0.3]")
     p.add_argument("--split-by", default="sample", choices=["sample", "background", "foreground"],
                    help="what the split keeps apart [sample]")
@@ -40,6 +42,7 @@ def _run_generate(args) -> int:
     opts = GenerateOptions(out=args.out, backgrounds=args.backgrounds, foregrounds=args.foregrounds,
                            placements=args.placements, size=args.size, depth=args.depth,
                            depth_weights=args.depth_weights, precision=args.precision,
+                           depth_input_size=args.depth_input_size,
                            test_fraction=args.test_fraction, split_by=args.split_by, seed=args.seed,
                            workers=args.workers, engine=args.engine, license=args.license,
                            shard_rows=args.shard_rows, progress=not args.quiet, extra=extra)

@@ -36,6 +36,7 @@ class GenerateOptions:
     depth: str = "auto"
     depth_weights: str | None = None
     precision: str = "float32"
+    depth_input_size: int = 448
     test_fraction: float = 0.3
     split_by: str = "sample"
     seed: int = 0
@@ -72,6 +73,8 @@ def check_options(opts: GenerateOptions) -> None:
         raise FgBgError("--workers must be at least 1")
     if opts.engine not in ("local", "ray"):
         raise FgBgError(f"unknown --engine '{opts.engine}'; choose local or ray")
+    if opts.depth_input_size % 32 or opts.depth_input_size < 32:
+        raise FgBgError("--depth-input-size must be a positive multiple of 32")
     if opts.precision not in ("float32", "bfloat16", "float16"):
         raise FgBgError("--precision must be float32, bfloat16 or float16")
 
@@ -120,10 +123,11 @@ def _clean_stale_temporaries(out: Path) -> None:
     shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
 
 
-def _make_backend(depth: str, weights: str | None, precision: str):
+def _make_backend(depth: str, weights: str | None, opts: GenerateOptions):
     from .depth import get_backend
     if depth == "densedepth":
-        return get_backend("densedepth", weights=weights, precision=precision)
+        return get_backend("densedepth", weights=weights, precision=opts.precision,
+                           input_size=(opts.depth_input_size, opts.depth_input_size))
     return get_backend(depth)
 
 
@@ -162,7 +166,7 @@ def generate(opts: GenerateOptions) -> dict:
     inputs = load_inputs(opts.backgrounds, opts.foregrounds)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
-    backend = _make_backend(depth, weights, opts.precision)
+    backend = _make_backend(depth, weights, opts)
     depth_info = backend.describe() if backend is not None else {"backend": "none"}
     rec = recipe(opts, inputs, depth, depth_info, plan)
     fingerprint = fingerprint_of(rec)
@@ -177,7 +181,9 @@ def generate(opts: GenerateOptions) -> dict:
 
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=depth, out=str(out), fingerprint=fingerprint,
-              depth_options={"weights": weights, "precision": opts.precision} if depth == "densedepth" else {})
+              depth_options={"weights": weights, "precision": opts.precision,
+                             "input_size": (opts.depth_input_size, opts.depth_input_size)}
+              if depth == "densedepth" else {})
     specs = plan.all_shards()
     results = {s.filename: job.finished(s) for s in specs}
     todo = [s for s in specs if results[s.filename] is None]

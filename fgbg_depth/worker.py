@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,9 +94,11 @@ def resize_depth(depth: np.ndarray, size: int) -> np.ndarray:
 class ShardWorker:
     """Holds decoded inputs and caches for one process; `make(spec)` writes one shard."""
 
-    def __init__(self, job: Job, backend=None):
+    def __init__(self, job: Job, backend=None, threads: int = 1):
         self.job = job
         self.backend = backend if backend is not None else get_backend(job.depth, **job.depth_options)
+        # Pillow's resize and codecs release the GIL: threads help where one process feeds a GPU
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="compose") if threads > 1 else None
         self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
         self._bg_jpeg: dict[int, bytes] = {}
         self._fg: dict[int, Image.Image] = {}
@@ -127,57 +130,89 @@ class ShardWorker:
         composite, mask = paste(self.background(bg_id, res), resize_foreground(fg, w, h, bool(flip)), x, y)
         return composite, mask, (x, y, w, h)
 
-    def depth_for(self, ids, composites, masks) -> np.ndarray:
-        """uint16 depth at the output size for a batch, from the backend's own input size."""
+    def model_inputs(self, ids, made):
+        """Composites and masks at the depth backend's input size (reusing the output-size ones when equal)."""
         size = self.job.size
         model_size = self.backend.input_size
         if model_size is None or tuple(model_size) == (size, size):
-            metres = self.backend.predict(np.stack(composites), np.stack(masks))
-        else:
-            if model_size[0] != model_size[1]:
-                raise ValueError("depth backends with non-square inputs are not supported")
-            big = [self.compose(i, model_size[0]) for i in ids]
-            metres = self.backend.predict(np.stack([b[0] for b in big]), np.stack([b[1] for b in big]))
-        return np.stack([quantize_depth(resize_depth(m, size), self.job.depth_scale) for m in metres])
+            return np.stack([m[0] for m in made]), np.stack([m[1] for m in made])
+        if model_size[0] != model_size[1]:
+            raise ValueError("depth backends with non-square inputs are not supported")
+        big = self._map(lambda i: self.compose(i, model_size[0]), ids)
+        return np.stack([b[0] for b in big]), np.stack([b[1] for b in big])
+
+    def depth_units(self, images, masks) -> np.ndarray:
+        """uint16 depth at the output size: predict, resize, quantise."""
+        metres = self.backend.predict(images, masks)
+        return np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale) for m in metres])
+
+    def _map(self, fn, items):
+        return list(self._threads.map(fn, items)) if self._threads else [fn(i) for i in items]
 
     # -- one shard ----------------------------------------------------------------------------
     def make(self, spec: ShardSpec) -> dict:
+        """Write one shard. Depth for batch i runs in a side thread (on the GPU, when there is one)
+        while this thread composites batch i+1 and encodes batch i-1."""
         job = self.job
         ids = job.plan.split_ids(spec.split)[spec.start:spec.stop]
-        cols: dict[str, list] = {name: [] for name in schema(job.with_depth).names}
-        acc = {"fg_bg": stats.empty(3), "bg": stats.empty(3), "mask": stats.empty(1)}
-        if job.with_depth:
-            acc["depth"] = stats.empty(1)
-        bg_uses: dict[int, int] = {}
-        for start in range(0, len(ids), DEPTH_BATCH):
-            batch = ids[start:start + DEPTH_BATCH]
-            made = [self.compose(i, job.size) for i in batch]
-            depth = self.depth_for(batch, [m[0] for m in made], [m[1] for m in made]) if job.with_depth else None
-            for j, (sid, (composite, mask, (x, y, w, h))) in enumerate(zip(batch, made)):
-                bg_id, fg_id, flip, k = job.plan.decode(int(sid))
-                fg_bytes = encode_jpeg(composite)
-                cols["fg_bg"].append({"bytes": fg_bytes, "path": None})
-                cols["bg"].append({"bytes": self.background_jpeg(bg_id), "path": None})
-                cols["mask"].append({"bytes": encode_png(mask), "path": None})
-                stats.add_pixels(acc["fg_bg"], decode_rgb(fg_bytes))
-                stats.add_pixels(acc["mask"], mask)
-                bg_uses[bg_id] = bg_uses.get(bg_id, 0) + 1
-                if depth is not None:
-                    cols["depth"].append({"bytes": encode_png(depth[j]), "path": None})
-                    stats.add_pixels(acc["depth"], depth[j], skip_zero=True)
-                for name, value in (("sample_id", int(sid)), ("bg_id", bg_id), ("fg_id", fg_id),
-                                    ("bg_name", job.backgrounds[bg_id].name),
-                                    ("fg_name", job.foregrounds[fg_id].name), ("flipped", bool(flip)),
-                                    ("placement", k), ("x", x), ("y", y), ("w", w), ("h", h),
-                                    ("scale", w * h / (job.size * job.size))):
-                    cols[name].append(value)
-        for bg_id in sorted(bg_uses):
-            stats.add_pixels(acc["bg"], decode_rgb(self.background_jpeg(bg_id)), weight=bg_uses[bg_id])
-        table = pa.Table.from_pydict(cols, schema=schema(job.with_depth))
-        out = Path(job.out)
-        num_bytes, sha = write_table_atomic(table, job.shard_path(spec), out / STATE_DIR / "tmp")
+        rows = _Rows(job)
+        batch_size = getattr(self.backend, "batch_size", DEPTH_BATCH) if job.with_depth else DEPTH_BATCH
+        with ThreadPoolExecutor(1, thread_name_prefix="depth") as depth_thread:
+            pending = None
+            for start in range(0, len(ids), batch_size):
+                batch = ids[start:start + batch_size]
+                made = self._map(lambda i: self.compose(i, job.size), batch)
+                depth = depth_thread.submit(self.depth_units, *self.model_inputs(batch, made)) \
+                    if job.with_depth else None
+                if pending is not None:
+                    rows.add_batch(self, *pending)
+                pending = (batch, made, depth)
+            if pending is not None:
+                rows.add_batch(self, *pending)
+        table = pa.Table.from_pydict(rows.cols, schema=schema(job.with_depth))
+        acc = rows.finish_stats(self)
+        num_bytes, sha = write_table_atomic(table, job.shard_path(spec), Path(job.out) / STATE_DIR / "tmp")
         result = {"split": spec.split, "index": spec.index, "filename": spec.filename, "rows": len(ids),
                   "num_bytes": num_bytes, "arrow_bytes": table.nbytes, "sha256": sha, "stats": acc,
                   "fingerprint": job.fingerprint}
         write_json_atomic(result, job.marker_path(spec))
         return result
+
+
+class _Rows:
+    """The columns of one shard as they fill, and the running per-channel sums."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.cols: dict[str, list] = {name: [] for name in schema(job.with_depth).names}
+        self.acc = {"fg_bg": stats.empty(3), "bg": stats.empty(3), "mask": stats.empty(1)}
+        if job.with_depth:
+            self.acc["depth"] = stats.empty(1)
+        self.bg_uses: dict[int, int] = {}
+
+    def add_batch(self, worker: ShardWorker, batch, made, depth_future) -> None:
+        job, cols = self.job, self.cols
+        encoded = worker._map(lambda m: (encode_jpeg(m[0]), encode_png(m[1])), made)
+        depth = depth_future.result() if depth_future is not None else None
+        depth_png = worker._map(encode_png, list(depth)) if depth is not None else None
+        for j, (sid, (_, mask, (x, y, w, h)), (fg_bytes, mask_bytes)) in enumerate(zip(batch, made, encoded)):
+            bg_id, fg_id, flip, k = job.plan.decode(int(sid))
+            cols["fg_bg"].append({"bytes": fg_bytes, "path": None})
+            cols["bg"].append({"bytes": worker.background_jpeg(bg_id), "path": None})
+            cols["mask"].append({"bytes": mask_bytes, "path": None})
+            stats.add_pixels(self.acc["fg_bg"], decode_rgb(fg_bytes))
+            stats.add_pixels(self.acc["mask"], mask)
+            self.bg_uses[bg_id] = self.bg_uses.get(bg_id, 0) + 1
+            if depth is not None:
+                cols["depth"].append({"bytes": depth_png[j], "path": None})
+                stats.add_pixels(self.acc["depth"], depth[j], skip_zero=True)
+            for name, value in (("sample_id", int(sid)), ("bg_id", bg_id), ("fg_id", fg_id),
+                                ("bg_name", job.backgrounds[bg_id].name), ("fg_name", job.foregrounds[fg_id].name),
+                                ("flipped", bool(flip)), ("placement", k), ("x", x), ("y", y), ("w", w), ("h", h),
+                                ("scale", w * h / (job.size * job.size))):
+                cols[name].append(value)
+
+    def finish_stats(self, worker: ShardWorker) -> dict:
+        for bg_id in sorted(self.bg_uses):
+            stats.add_pixels(self.acc["bg"], decode_rgb(worker.background_jpeg(bg_id)), weight=self.bg_uses[bg_id])
+        return self.acc

@@ -28,7 +28,8 @@ def run_local(job: Job, specs: Iterable[ShardSpec], workers: int, backend=None) 
     loaded GPU model) runs in this process; otherwise a spawn-started pool runs the shards."""
     specs = list(specs)
     if workers <= 1 or backend is not None or len(specs) <= 1:
-        worker = ShardWorker(job, backend=backend)
+        # with a shared model (one GPU), composition uses threads in this process instead of processes
+        worker = ShardWorker(job, backend=backend, threads=workers if backend is not None else 1)
         for spec in specs:
             yield worker.make(spec)
         return
