@@ -79,16 +79,36 @@ def _run_preview(args) -> int:
     return 0
 
 
+def _add_weights(sub) -> None:
+    p = sub.add_parser("weights", help="DenseDepth weights (nyu.h5): download and check")
+    wsub = p.add_subparsers(dest="weights_command", required=True)
+    f = wsub.add_parser("fetch", help="download nyu.h5 from the DenseDepth release into the user cache")
+    f.add_argument("--to", help="where to save it [~/.cache/fgbg-depth/nyu.h5]")
+    f.add_argument("--url", help="download address [the DenseDepth release, or FGBG_DEPTH_WEIGHTS_URL]")
+    f.add_argument("--sha256", help="refuse the download unless it has this SHA-256")
+    f.add_argument("--any-size", action="store_true", help="do not insist on the release's exact size")
+
+
+def _run_weights(args) -> int:
+    from .weights import fetch
+    from .depth.densedepth import NYU_BYTES
+    path, digest = fetch(args.to, url=args.url, sha256=args.sha256,
+                         expected_bytes=None if args.any_size else NYU_BYTES)
+    print(f"saved {path} (sha256 {digest}); `--depth auto` now uses it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgbg-depth", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fgbg-depth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
     _add_preview(sub)
+    _add_weights(sub)
     return parser
 
 
-COMMANDS = {"generate": _run_generate, "preview": _run_preview}
+COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights}
 
 
 def main(argv=None) -> int:

@@ -50,12 +50,15 @@ class GenerateOptions:
 
 def resolve_depth(depth: str, weights: str | None) -> tuple[str, str | None, str | None]:
     """(backend name, weights path, a note for stderr and the card)."""
-    weights = weights or os.environ.get(WEIGHTS_ENV) or None
+    from .weights import default_weights_path
+    cached = default_weights_path()
+    weights = weights or os.environ.get(WEIGHTS_ENV) or (str(cached) if cached.is_file() else None)
     if depth == "auto":
         if weights:
             return "densedepth", weights, None
-        return "planar", None, ("no DenseDepth weights configured (--depth-weights or "
-                                f"{WEIGHTS_ENV}); depth comes from the planar ground-plane prior")
+        return "planar", None, ("no DenseDepth weights configured (--depth-weights, "
+                                f"{WEIGHTS_ENV} or `fgbg-depth weights fetch`); depth comes from the planar "
+                                "ground-plane prior")
     if depth == "densedepth" and not weights:
         raise FgBgError(f"--depth densedepth needs --depth-weights FILE (or {WEIGHTS_ENV}); "
                         "see `fgbg-depth weights fetch`")

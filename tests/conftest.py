@@ -1,5 +1,6 @@
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -11,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# never see a user's real weights cache or configuration
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="fgbg-cache-")
+os.environ.pop("FGBG_DEPTH_WEIGHTS", None)
 
 
 def run_cli(*args, cwd=None, env=None, timeout=600):
