@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -280,12 +281,18 @@ class DenseDepth:
         fn = self._compiled()
         out = np.empty((len(images), *self.output_size), dtype=np.float32)
         b = self.batch_size
+        in_flight: deque = deque()  # results not yet fetched: the device works on the next batch meanwhile
         for start in range(0, len(images), b):
             chunk = images[start:start + b]
             n = len(chunk)
             if n < b:  # pad to the compiled batch shape
                 chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), np.uint8)])
-            out[start:start + n] = ops.convert_to_numpy(fn(chunk))[:n]
+            in_flight.append((start, n, fn(chunk)))
+            if len(in_flight) > 2:
+                first, count, result = in_flight.popleft()
+                out[first:first + count] = ops.convert_to_numpy(result)[:count]
+        for first, count, result in in_flight:
+            out[first:first + count] = ops.convert_to_numpy(result)[:count]
         return out
 
     def describe(self) -> dict:

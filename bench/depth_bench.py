@@ -1,0 +1,130 @@
+"""Depth maps per second and peak memory of the DenseDepth backend, per precision.
+
+    python bench/depth_bench.py [--batch-size 64] [--batches 20] [--repeats 5] [--size 448]
+                                [--precisions float32,bfloat16] [--weights nyu.h5]
+
+Runs on whatever device Keras' backend finds (KERAS_BACKEND=tensorflow by default; jax and torch
+work too). "End to end" = uint8 batch on the host → depth in metres (float32) back on the host.
+Without --weights the model has random weights: the speed is the same, the depth is meaningless.
+Each figure is the median of --repeats timed runs after one warm-up run (which also compiles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def conv_flops(model) -> int:
+    """Multiply-adds × 2 of every convolution and upsampling product for one image."""
+    import keras
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            total += 2 * kh * kw * cin * cout * h * w
+        elif layer.name.endswith("_upsampling2d"):
+            _, h, w, c = layer.input.shape
+            total += 2 * (2 * h) * h * w * c + 2 * (2 * h) * (2 * w) * w * c
+    return total
+
+
+def device_info():
+    import keras
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        d = jax.devices()[0]
+        return backend, f"{d.platform}:{getattr(d, 'device_kind', d)}"
+    if backend == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+            return backend, f"gpu:{name}"
+    if backend == "torch":
+        import torch
+        if torch.cuda.is_available():
+            return backend, f"gpu:{torch.cuda.get_device_name(0)}"
+    import platform
+    return backend, f"cpu:{platform.processor() or platform.machine()} x{os.cpu_count()}"
+
+
+def device_peak_bytes():
+    import keras
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+            return jax.devices()[0].memory_stats().get("peak_bytes_in_use")
+        if backend == "tensorflow":
+            import tensorflow as tf
+            if tf.config.list_physical_devices("GPU"):
+                return tf.config.experimental.get_memory_info("GPU:0")["peak"]
+        if backend == "torch":
+            import torch
+            if torch.cuda.is_available():
+                return torch.cuda.max_memory_allocated()
+    except Exception:
+        return None
+    return None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--batches", type=int, default=None, help="batches per timed run")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--size", type=int, default=448)
+    ap.add_argument("--precisions", default="float32,bfloat16")
+    ap.add_argument("--weights")
+    args = ap.parse_args(argv)
+
+    from fgbg_depth.depth.densedepth import DenseDepth, build_model, default_batch_size, load_keras2_weights
+    backend, device = device_info()
+    on_gpu = device.startswith("gpu")
+    batch = args.batch_size or default_batch_size()
+    batches = args.batches or (20 if on_gpu else 2)
+    print(f"device: {device}  keras backend: {backend}  input {args.size}x{args.size}  batch {batch}  "
+          f"{batches} batches/run, median of {args.repeats} runs")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (batch * batches, args.size, args.size, 3), dtype=np.uint8)
+    for precision in args.precisions.split(","):
+        model = build_model((args.size, args.size), precision)
+        if args.weights:
+            load_keras2_weights(model, args.weights)
+        dd = DenseDepth(None, precision=precision, input_size=(args.size, args.size), batch_size=batch, model=model)
+        flops = conv_flops(model)
+        t0 = time.perf_counter()
+        dd.predict(images[:batch])  # compile
+        compile_s = time.perf_counter() - t0
+        dd.predict(images)  # warm-up run
+        rates = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            out = dd.predict(images)
+            rates.append(len(images) / (time.perf_counter() - t0))
+        assert out.shape == (len(images), args.size // 2, args.size // 2) and np.isfinite(out).all()
+        rate = statistics.median(rates)
+        peak = device_peak_bytes()
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(f"{precision:9s} {rate:10.1f} depth maps/s  (min {min(rates):.1f}, max {max(rates):.1f})  "
+              f"{flops / 1e9:.1f} GFLOP/image -> {rate * flops / 1e12:.1f} TFLOP/s  "
+              f"compile {compile_s:.1f} s  peak device mem "
+              f"{'n/a' if peak is None else f'{peak / 2**30:.2f} GiB'}  peak host RSS {rss / 2**30:.2f} GiB")
+        del dd, model
+
+
+if __name__ == "__main__":
+    main()
