@@ -161,9 +161,20 @@ def versions() -> dict:
             "pillow": PIL.__version__, "pyarrow": pyarrow.__version__}
 
 
-def generate(opts: GenerateOptions) -> dict:
-    """Run (or resume) a generation; returns the summary that stats.json and the card are made from."""
-    t0 = time.perf_counter()
+@dataclass
+class Prepared:
+    """A validated run: the job every engine executes, and what the card needs to say about it."""
+
+    job: Job
+    inputs: Inputs
+    backend: object
+    depth_info: dict
+    note: str | None
+    recipe: dict
+
+
+def prepare(opts: GenerateOptions) -> Prepared:
+    """Check the arguments, validate the inputs, load the depth backend: everything before writing."""
     check_options(opts)
     depth, weights, note = resolve_depth(opts.depth, opts.depth_weights)
     inputs = load_inputs(opts.backgrounds, opts.foregrounds)
@@ -172,21 +183,28 @@ def generate(opts: GenerateOptions) -> dict:
     backend = _make_backend(depth, weights, opts)
     depth_info = backend.describe() if backend is not None else {"backend": "none"}
     rec = recipe(opts, inputs, depth, depth_info, plan)
-    fingerprint = fingerprint_of(rec)
+    job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
+              depth=depth, out=str(opts.out), fingerprint=fingerprint_of(rec),
+              depth_options={"weights": weights, "precision": opts.precision,
+                             "input_size": (opts.depth_input_size, opts.depth_input_size)}
+              if depth == "densedepth" else {})
+    return Prepared(job, inputs, backend, depth_info, note, rec)
+
+
+def generate(opts: GenerateOptions) -> dict:
+    """Run (or resume) a generation; returns the summary that stats.json and the card are made from."""
+    t0 = time.perf_counter()
+    prep = prepare(opts)
+    job, plan, backend, note = prep.job, prep.job.plan, prep.backend, prep.note
     out = Path(opts.out)
-    resuming = check_out_folder(out, rec, fingerprint)
+    resuming = check_out_folder(out, prep.recipe, job.fingerprint)
     if note:
         print(f"fgbg-depth: {note}", file=sys.stderr)
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     _clean_stale_temporaries(out)
-    write_json_atomic({"fingerprint": fingerprint, "recipe": rec}, out / STATE_DIR / "manifest.json")
+    write_json_atomic({"fingerprint": job.fingerprint, "recipe": prep.recipe}, out / STATE_DIR / "manifest.json")
     t_prepare = time.perf_counter()
 
-    job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
-              depth=depth, out=str(out), fingerprint=fingerprint,
-              depth_options={"weights": weights, "precision": opts.precision,
-                             "input_size": (opts.depth_input_size, opts.depth_input_size)}
-              if depth == "densedepth" else {})
     specs = plan.all_shards()
     results = {s.filename: job.finished(s) for s in specs}
     todo = [s for s in specs if results[s.filename] is None]
@@ -199,7 +217,7 @@ def generate(opts: GenerateOptions) -> dict:
             runner = run_ray(job, todo, workers, **opts.extra)
         else:
             from .engines.local import run_local
-            in_process = backend if depth == "densedepth" else None  # one model, not one per process
+            in_process = backend if job.depth == "densedepth" else None  # one model, not one per process
             runner = run_local(job, todo, workers, backend=in_process)
         for result in runner:
             results[result["filename"]] = result
@@ -209,7 +227,7 @@ def generate(opts: GenerateOptions) -> dict:
     t_shards = time.perf_counter()
 
     from .finalize import finalize
-    summary = finalize(out, opts, job, inputs, [results[s.filename] for s in specs], depth_info, note,
+    summary = finalize(out, opts, job, prep.inputs, [results[s.filename] for s in specs], prep.depth_info, note,
                        resumed=resuming, skipped_shards=len(specs) - len(todo))
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}

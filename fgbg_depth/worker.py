@@ -150,9 +150,10 @@ class ShardWorker:
         return list(self._threads.map(fn, items)) if self._threads else [fn(i) for i in items]
 
     # -- one shard ----------------------------------------------------------------------------
-    def make(self, spec: ShardSpec) -> dict:
-        """Write one shard. Depth for batch i runs in a side thread (on the GPU, when there is one)
-        while this thread composites batch i+1 and encodes batch i-1."""
+    def build(self, spec: ShardSpec) -> tuple[pa.Table, dict]:
+        """One shard's rows as an Arrow table, and its per-channel sums. Depth for batch i runs in a
+        side thread (on the GPU, when there is one) while this thread composites batch i+1 and
+        encodes batch i-1."""
         job = self.job
         ids = job.plan.split_ids(spec.split)[spec.start:spec.stop]
         rows = _Rows(job)
@@ -170,9 +171,14 @@ class ShardWorker:
             if pending is not None:
                 rows.add_batch(self, *pending)
         table = pa.Table.from_pydict(rows.cols, schema=schema(job.with_depth))
-        acc = rows.finish_stats(self)
+        return table, rows.finish_stats(self)
+
+    def make(self, spec: ShardSpec) -> dict:
+        """Build one shard, write it atomically under its final name, then its done-marker."""
+        job = self.job
+        table, acc = self.build(spec)
         num_bytes, sha = write_table_atomic(table, job.shard_path(spec), Path(job.out) / STATE_DIR / "tmp")
-        result = {"split": spec.split, "index": spec.index, "filename": spec.filename, "rows": len(ids),
+        result = {"split": spec.split, "index": spec.index, "filename": spec.filename, "rows": table.num_rows,
                   "num_bytes": num_bytes, "arrow_bytes": table.nbytes, "sha256": sha, "stats": acc,
                   "fingerprint": job.fingerprint}
         write_json_atomic(result, job.marker_path(spec))
