@@ -98,6 +98,26 @@ def _run_weights(args) -> int:
     return 0
 
 
+def _add_push(sub) -> None:
+    p = sub.add_parser("push", help="upload OUT to a Hub dataset repository (resumes; verifies)")
+    p.add_argument("out", metavar="OUT", help="a folder made by `fgbg-depth generate`")
+    p.add_argument("repo_id", metavar="REPO_ID", help="user/name of the dataset repository")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--revision", help="branch to push to (created if needed) [main]")
+    p.add_argument("--force", action="store_true", help="replace files in the repository that fgbg-depth did not make")
+    p.add_argument("--files-per-commit", type=int, default=50, help="files per commit [50]")
+
+
+def _run_push(args) -> int:
+    from .hub import push
+    if args.files_per_commit < 1:
+        raise FgBgError("--files-per-commit must be at least 1")
+    url = push(args.out, args.repo_id, private=args.private, revision=args.revision, force=args.force,
+               files_per_commit=args.files_per_commit)
+    print(url)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgbg-depth", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fgbg-depth {__version__}")
@@ -105,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_preview(sub)
     _add_weights(sub)
+    _add_push(sub)
     return parser
 
 
-COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights}
+COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights, "push": _run_push}
 
 
 def main(argv=None) -> int:

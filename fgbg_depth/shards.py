@@ -24,7 +24,7 @@ METADATA_COLUMNS = (
     ("placement", pa.int16()), ("x", pa.int32()), ("y", pa.int32()), ("w", pa.int32()),
     ("h", pa.int32()), ("scale", pa.float32()),
 )
-ROW_GROUP_ROWS = 500
+ROW_GROUP_ROWS = 100  # as `datasets` writes image datasets: the viewer and streaming read one group at a time
 ROW_GROUP_BYTES = 64_000_000  # the viewer and streaming want row groups ≤ 100 MB
 _DTYPE_NAMES = {pa.int64(): "int64", pa.int32(): "int32", pa.int16(): "int16", pa.string(): "string",
                 pa.bool_(): "bool", pa.float32(): "float32"}
