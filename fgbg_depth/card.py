@@ -26,7 +26,10 @@ def card_metadata(summary: dict) -> dict:
         "tags": ["synthetic", "image-compositing", "foreground-background", "fgbg-depth"],
         "size_categories": [summary["size_category"]],
         "configs": [
-            {"config_name": "default", "default": True,
+            # `description` carries a digest of every shard's bytes: `datasets` keys its cache of a local
+            # folder on the card's dataset_info and the files' paths and mtimes, so without it a folder
+            # regenerated with new content but equal sizes and times could be answered from the old cache
+            {"config_name": "default", "default": True, "description": f"fgbg-depth content {summary['content_id']}",
              "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]},
             {"config_name": "sources",
              "data_files": [{"split": "backgrounds", "path": "sources/backgrounds-*"},

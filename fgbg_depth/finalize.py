@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -75,6 +76,9 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
                          "download_size": sum(r["num_bytes"] for r in rows), "shards": len(rows),
                          "files": [r["filename"] for r in rows],
                          "sha256": {r["filename"]: r["sha256"] for r in rows}}
+    digest = hashlib.sha256()
+    for r in sorted(results, key=lambda r: r["filename"]):
+        digest.update(f"{r['filename']} {r['sha256']}\n".encode())
     bundled = not opts.backgrounds and not opts.foregrounds
     arguments = {"placements": plan.placements, "size": opts.size, "depth": job.depth,
                  "test_fraction": plan.test_fraction, "split_by": plan.split_by, "seed": plan.seed,
@@ -83,6 +87,7 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
                  "foregrounds": "bundled samples" if not opts.foregrounds else f"{len(inputs.foregrounds)} files"}
     summary = {
         "fingerprint": job.fingerprint,
+        "content_id": digest.hexdigest()[:16],
         "arguments": arguments,
         "command": f"{reproduce_command(opts)} --depth {job.depth} --test-fraction {plan.test_fraction} "
                    f"--split-by {plan.split_by} --seed {plan.seed}",

@@ -238,3 +238,32 @@ def test_auto_depth_says_planar_on_stderr(tmp_path, small_inputs):
                   "--placements", "1", "--size", "32", "--quiet", env={"FGBG_DEPTH_WEIGHTS": ""})
     assert res.returncode == 0
     assert "planar ground-plane prior" in res.stderr
+
+
+def test_regenerated_folder_is_not_served_from_the_datasets_cache(tmp_path, small_inputs, monkeypatch):
+    """`datasets` keys its cache of a local folder on the card's dataset_info plus the data files' paths
+    and mtimes. Force the worst case — same times (coarse file system, or copies that keep times) and the
+    same sizes in the card — and the card's content digest must still change the key."""
+    import re
+    import shutil
+
+    from datasets import load_dataset
+    from datasets.load import dataset_module_factory
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    bgs, fgs = small_inputs
+    out = tmp_path / "out"
+    runs = []
+    for seed in (1, 2):
+        shutil.rmtree(out, ignore_errors=True)
+        res = run_cli("generate", "--out", out, "--backgrounds", bgs, "--foregrounds", fgs, "--placements", "2",
+                      "--size", "32", "--seed", seed, "--quiet")
+        assert res.returncode == 0, res.stderr
+        for p in (out / "data").glob("*.parquet"):
+            os.utime(p, (1_700_000_000, 1_700_000_000))
+        card = (out / "README.md").read_text()  # the same sizes in both runs' cards
+        card = re.sub(r"num_bytes: \d+", "num_bytes: 1", card)
+        (out / "README.md").write_text(re.sub(r"(download|dataset)_size: \d+", r"\1_size: 1", card))
+        train = load_dataset(str(out), split="train")
+        runs.append((dataset_module_factory(str(out)).hash, [(r["x"], r["y"]) for r in train.select(range(3))]))
+    assert runs[0][0] != runs[1][0]
+    assert runs[0][1] != runs[1][1]  # the second load sees the second run's placements
