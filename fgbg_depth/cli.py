@@ -118,6 +118,28 @@ def _run_push(args) -> int:
     return 0
 
 
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="check every shard, the card and the stats of OUT")
+    p.add_argument("out", metavar="OUT", help="a folder made by `fgbg-depth generate`")
+
+
+def _run_verify(args) -> int:
+    from .verify import MAX_LISTED, verify
+    problems, summary = verify(args.out)
+    rows = ", ".join(f"{n} {k}" for k, n in summary["rows"].items())
+    if problems:
+        print(f"{args.out}: {len(problems)} problems in {summary['shards']} shards ({rows})")
+        for line in problems[:MAX_LISTED]:
+            print(f"  {line}")
+        if len(problems) > MAX_LISTED:
+            print(f"  ... and {len(problems) - MAX_LISTED} more")
+        return 1
+    total = sum(summary["bytes"].values())
+    print(f"{args.out}: OK: {summary['shards']} shards, {rows}, {total:,} bytes; images decode, masks binary, "
+          "depth 16-bit, card and stats agree")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgbg-depth", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fgbg-depth {__version__}")
@@ -126,10 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preview(sub)
     _add_weights(sub)
     _add_push(sub)
+    _add_verify(sub)
     return parser
 
 
-COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights, "push": _run_push}
+COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights, "push": _run_push, "verify": _run_verify}
 
 
 def main(argv=None) -> int:

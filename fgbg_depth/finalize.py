@@ -35,9 +35,9 @@ def write_sources(out: Path, role: str, files: tuple[SourceFile, ...]) -> dict:
                 "sha256": [f.sha256 for f in group], "width": [f.width for f in group],
                 "height": [f.height for f in group]}
         table = pa.Table.from_pydict(cols, schema=source_schema())
-        size, _ = write_table_atomic(table, out / "sources" / name, out / STATE_DIR / "tmp")
+        size, _, nbytes = write_table_atomic(table, out / "sources" / name, out / STATE_DIR / "tmp")
         names.append(name)
-        arrow_bytes += table.nbytes
+        arrow_bytes += nbytes
         file_bytes += size
     for stale in (out / "sources").glob(f"{role}-*.parquet"):
         if stale.name not in names:
@@ -104,6 +104,8 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
         "size_category": size_category(plan.n_samples),
         "with_depth": job.with_depth,
         "resumed": resumed, "shards_already_done": skipped_shards,
+        "stage_seconds": {stage: round(sum(r.get("stage_seconds", {}).get(stage, 0.0) for r in results), 3)
+                          for stage in ("compose", "depth", "encode", "write")},
         "versions": versions(),
     }
     write_json_atomic({"depth_scale": summary["depth_scale"], "channel_stats": channel_stats},

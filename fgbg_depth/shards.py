@@ -85,14 +85,15 @@ def _writer_options(table: pa.Table) -> dict:
     dictionary = [f"{name}.{leaf}" for name in ("bg",) if name in table.schema.names for leaf in ("bytes", "path")]
     dictionary += [name for name in ("bg_name", "fg_name", "name") if name in table.schema.names]
     return dict(compression=compression, use_dictionary=dictionary, write_statistics=plain,
-                dictionary_pagesize_limit=64 << 20)
+                dictionary_pagesize_limit=64 << 20, write_page_checksum=True)
 
 
-def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tuple[int, str]:
-    """Write `table` to a temporary file, fsync it, then rename it to `final_path`.
+def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tuple[int, str, int]:
+    """Write `table` to a temporary file, read it back, fsync it, then rename it to `final_path`.
 
-    Returns (size in bytes, sha256). A crash leaves at most a file in `tmp_dir`, never a partial
-    shard under its final name. A full disk becomes a one-line FgBgError.
+    Returns (size in bytes, sha256, Arrow bytes of the table as read back: the `num_bytes` the card
+    reports). A crash leaves at most a file in `tmp_dir`, never a partial shard under its final
+    name. A full disk becomes a one-line FgBgError.
     """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     final_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +103,7 @@ def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tupl
         with pq.ParquetWriter(tmp, table.schema, **_writer_options(table)) as writer:
             for start, stop in _row_group_bounds(sizes):
                 writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+        arrow_bytes = pq.read_table(tmp).nbytes  # also proves the file reads back whole
         digest = hashlib.sha256()
         with open(tmp, "rb+") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -117,7 +119,7 @@ def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tupl
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return final_path.stat().st_size, digest.hexdigest()
+    return final_path.stat().st_size, digest.hexdigest(), arrow_bytes
 
 
 def _row_image_bytes(table: pa.Table) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,7 @@ class ShardWorker:
         self.backend = backend if backend is not None else get_backend(job.depth, **job.depth_options)
         # Pillow's resize and codecs release the GIL: threads help where one process feeds a GPU
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="compose") if threads > 1 else None
+        self.stage_seconds: dict[str, float] = {}
         self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
         self._bg_jpeg: dict[int, bytes] = {}
         self._fg: dict[int, Image.Image] = {}
@@ -143,8 +145,14 @@ class ShardWorker:
 
     def depth_units(self, images, masks) -> np.ndarray:
         """uint16 depth at the output size: predict, resize, quantise."""
+        t0 = time.perf_counter()
         metres = self.backend.predict(images, masks)
-        return np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale) for m in metres])
+        out = np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale) for m in metres])
+        self._clock("depth", t0)
+        return out
+
+    def _clock(self, stage: str, t0: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - t0
 
     def _map(self, fn, items):
         return list(self._threads.map(fn, items)) if self._threads else [fn(i) for i in items]
@@ -162,25 +170,34 @@ class ShardWorker:
             pending = None
             for start in range(0, len(ids), batch_size):
                 batch = ids[start:start + batch_size]
+                t0 = time.perf_counter()
                 made = self._map(lambda i: self.compose(i, job.size), batch)
-                depth = depth_thread.submit(self.depth_units, *self.model_inputs(batch, made)) \
-                    if job.with_depth else None
+                inputs = self.model_inputs(batch, made) if job.with_depth else None
+                self._clock("compose", t0)
+                depth = depth_thread.submit(self.depth_units, *inputs) if job.with_depth else None
                 if pending is not None:
                     rows.add_batch(self, *pending)
                 pending = (batch, made, depth)
             if pending is not None:
                 rows.add_batch(self, *pending)
+        t0 = time.perf_counter()
         table = pa.Table.from_pydict(rows.cols, schema=schema(job.with_depth))
-        return table, rows.finish_stats(self)
+        acc = rows.finish_stats(self)
+        self._clock("encode", t0)
+        return table, acc
 
     def make(self, spec: ShardSpec) -> dict:
         """Build one shard, write it atomically under its final name, then its done-marker."""
         job = self.job
+        self.stage_seconds = {}
         table, acc = self.build(spec)
-        num_bytes, sha = write_table_atomic(table, job.shard_path(spec), Path(job.out) / STATE_DIR / "tmp")
+        t0 = time.perf_counter()
+        num_bytes, sha, arrow_bytes = write_table_atomic(table, job.shard_path(spec), Path(job.out) / STATE_DIR / "tmp")
+        self._clock("write", t0)
         result = {"split": spec.split, "index": spec.index, "filename": spec.filename, "rows": table.num_rows,
-                  "num_bytes": num_bytes, "arrow_bytes": table.nbytes, "sha256": sha, "stats": acc,
-                  "fingerprint": job.fingerprint}
+                  "num_bytes": num_bytes, "arrow_bytes": arrow_bytes, "sha256": sha, "stats": acc,
+                  "fingerprint": job.fingerprint,
+                  "stage_seconds": {k: round(v, 4) for k, v in self.stage_seconds.items()}}
         write_json_atomic(result, job.marker_path(spec))
         return result
 
@@ -198,8 +215,11 @@ class _Rows:
 
     def add_batch(self, worker: ShardWorker, batch, made, depth_future) -> None:
         job, cols = self.job, self.cols
+        t0 = time.perf_counter()
         encoded = worker._map(lambda m: (encode_jpeg(m[0]), encode_png(m[1])), made)
+        worker._clock("encode", t0)
         depth = depth_future.result() if depth_future is not None else None
+        t0 = time.perf_counter()
         depth_png = worker._map(encode_png, list(depth)) if depth is not None else None
         for j, (sid, (_, mask, (x, y, w, h)), (fg_bytes, mask_bytes)) in enumerate(zip(batch, made, encoded)):
             bg_id, fg_id, flip, k = job.plan.decode(int(sid))
@@ -217,6 +237,7 @@ class _Rows:
                                 ("flipped", bool(flip)), ("placement", k), ("x", x), ("y", y), ("w", w), ("h", h),
                                 ("scale", w * h / (job.size * job.size))):
                 cols[name].append(value)
+        worker._clock("encode", t0)
 
     def finish_stats(self, worker: ShardWorker) -> dict:
         for bg_id in sorted(self.bg_uses):
