@@ -140,6 +140,30 @@ def _run_verify(args) -> int:
     return 0
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="one self-contained HTML page about OUT (samples, splits, stats, histograms)")
+    p.add_argument("out", metavar="OUT", help="a folder made by `fgbg-depth generate`")
+    p.add_argument("--n", type=int, default=16, help="samples in the contact sheet [16]")
+    p.add_argument("--split", default="train", help="split to show [train]")
+    p.add_argument("--out", dest="html", help="HTML file to write [OUT/.fgbg-depth/report.html]")
+
+
+def _run_report(args) -> int:
+    from pathlib import Path
+
+    from .report import build_report
+    if args.n < 1:
+        raise FgBgError("--n must be at least 1")
+    page = build_report(args.out, n=args.n, split=args.split)
+    target = Path(args.html) if args.html else Path(args.out) / ".fgbg-depth" / "report.html"
+    try:
+        target.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise FgBgError(f"cannot write '{target}': {exc.strerror}") from None
+    print(f"wrote {target} ({len(page):,} bytes)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgbg-depth", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fgbg-depth {__version__}")
@@ -149,10 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_weights(sub)
     _add_push(sub)
     _add_verify(sub)
+    _add_report(sub)
     return parser
 
 
-COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights, "push": _run_push, "verify": _run_verify}
+COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights, "push": _run_push, "verify": _run_verify, "report": _run_report}
 
 
 def main(argv=None) -> int:

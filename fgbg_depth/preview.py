@@ -80,9 +80,11 @@ def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | N
         draw.text((2, y + s + 1), f"#{row['sample_id']} k={row['placement']} {row['bg_name']} + {row['fg_name']}"
                   f"{' flipped' if row['flipped'] else ''}", fill=(0, 0, 0))
     if cols == 4:  # scale bar under the depth column
-        y = len(rows) * (s + LABEL_H) + 2
-        bar = colorize(np.tile(np.linspace(0, max_m, s - 40)[None], (8, 1)), max_m)
-        sheet.paste(Image.fromarray(bar), (3 * (s + GAP) + 20, y))
-        draw.text((3 * (s + GAP), y + 8), f"0 m{' ' * 12}{max_m:g} m", fill=(0, 0, 0))
+        y = len(rows) * (s + LABEL_H) + 4
+        x0, width = 3 * (s + GAP) + 24, max(8, s - 58)
+        bar = colorize(np.tile(np.linspace(0, max_m, width)[None], (10, 1)), max_m)
+        sheet.paste(Image.fromarray(bar), (x0, y))
+        draw.text((x0 - 22, y), "0 m", fill=(0, 0, 0))
+        draw.text((x0 + width + 3, y), f"{max_m:g} m", fill=(0, 0, 0))
         draw.text((2, y + 4), "bg | fg_bg | mask | depth", fill=(0, 0, 0))
     return sheet
