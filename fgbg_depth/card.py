@@ -50,6 +50,7 @@ def card_metadata(summary: dict) -> dict:
     }
     if with_depth:
         meta["depth_scale"] = summary["depth_scale"]
+        meta["depth_quantum_m"] = summary["depth_quantum_m"]
     meta["channel_stats"] = summary["channel_stats"]
     return meta
 
@@ -91,8 +92,10 @@ def render_card(summary: dict) -> str:
                       f"{args['size']}×{args['size']}) | metres = value × `depth_scale`; 0 means unknown |\n")
         if with_depth else "",
         "depth_units": (f"`depth_scale` = {summary['depth_scale']!r} metres per unit (10 m / 65535), a top-level key "
-                        "of this card's YAML and of `stats.json`. The Hub viewer shows a 16-bit PNG by its high "
-                        "byte: far is bright, near is dark.") if with_depth else "",
+                        "of this card's YAML and of `stats.json`. Values are multiples of "
+                        f"{round(summary['depth_quantum_m'] / summary['depth_scale'])} units "
+                        f"({summary['depth_quantum_m'] * 1000:.1f} mm, `depth_quantum_m`), finer than the depth source "
+                        "resolves. The Hub viewer shows a 16-bit PNG by its high byte: far is bright, near is dark.") if with_depth else "",
         "split_rule": {"sample": "each sample", "background": "whole backgrounds",
                        "foreground": "whole foregrounds"}[args["split_by"]]
         + f" assigned to test with fraction {args['test_fraction']}, a pure function of the ids and the seed",

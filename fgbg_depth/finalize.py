@@ -10,7 +10,7 @@ import pyarrow as pa
 from .assets import SourceFile, default_backgrounds, default_foregrounds
 from .card import render_card
 from .shards import source_schema, write_json_atomic, write_table_atomic, write_text_atomic
-from .worker import DEPTH_SCALE, STATE_DIR
+from .worker import DEPTH_QUANTUM, DEPTH_SCALE, STATE_DIR
 
 SOURCE_SHARD_BYTES = 400_000_000
 
@@ -93,6 +93,7 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
                    f"--split-by {plan.split_by} --seed {plan.seed}",
         "depth": dict(depth_info, note=note) if note else depth_info,
         "depth_scale": DEPTH_SCALE if job.with_depth else None,
+        "depth_quantum_m": DEPTH_SCALE * DEPTH_QUANTUM if job.with_depth else None,
         "num_samples": plan.n_samples,
         "splits": splits,
         "sources": sources,

@@ -17,7 +17,8 @@ from .assets import Inputs, load_inputs
 from .errors import FgBgError
 from .plan import Plan, shard_rows_for
 from .shards import image_columns, write_json_atomic
-from .worker import DEPTH_SCALE, JPEG_QUALITY, STATE_DIR, Job
+from .codecs import JPEG_QUALITY
+from .worker import DEPTH_QUANTUM, DEPTH_SCALE, STATE_DIR, Job
 
 FORMAT_VERSION = 1
 OWN_ENTRIES = {"README.md", "stats.json", "data", "sources", STATE_DIR}
@@ -88,7 +89,8 @@ def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, 
         "format_version": FORMAT_VERSION,
         "placements": plan.placements, "seed": plan.seed, "test_fraction": plan.test_fraction,
         "split_by": plan.split_by, "shard_rows": plan.shard_rows, "size": opts.size,
-        "depth": depth, "depth_model": depth_info, "depth_scale": DEPTH_SCALE, "jpeg_quality": JPEG_QUALITY,
+        "depth": depth, "depth_model": depth_info, "depth_scale": DEPTH_SCALE, "depth_quantum": DEPTH_QUANTUM,
+        "jpeg_quality": JPEG_QUALITY,
         "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
         "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
     }

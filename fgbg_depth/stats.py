@@ -15,17 +15,34 @@ def empty(channels: int) -> dict:
     return {"count": 0, "sum": [0] * channels, "sumsq": [0] * channels}
 
 
-def add_pixels(acc: dict, arr: np.ndarray, weight: int = 1, skip_zero: bool = False) -> None:
-    """Add an H×W or H×W×C integer image to `acc`, `weight` times (a background repeated n times)."""
-    flat = arr.reshape(-1, 1 if arr.ndim == 2 else arr.shape[-1]).astype(np.int64)
-    if skip_zero:  # depth 0 means unknown and is left out of the statistics
-        flat = flat[flat[:, 0] != 0]
-    acc["count"] += weight * flat.shape[0]
-    sums = flat.sum(axis=0)
-    sumsqs = np.einsum("ij,ij->j", flat, flat)
-    for c in range(flat.shape[1]):
-        acc["sum"][c] += weight * int(sums[c])
-        acc["sumsq"][c] += weight * int(sumsqs[c])
+def add_histogram(hist: np.ndarray, arr: np.ndarray, weight: int = 1) -> None:
+    """Add a uint8 H×W or H×W×C image to per-channel value counts `hist` (C×256, int64)."""
+    channels = 1 if arr.ndim == 2 else arr.shape[-1]
+    for c in range(channels):
+        plane = arr if arr.ndim == 2 else arr[..., c]
+        hist[c] += weight * np.bincount(plane.ravel(), minlength=256)
+
+
+def add_binary_mask(hist: np.ndarray, mask: np.ndarray) -> None:
+    """`add_histogram` for a mask known to hold only 0 and 255."""
+    on = int(np.count_nonzero(mask))
+    hist[0, 255] += on
+    hist[0, 0] += mask.size - on
+
+
+def from_histogram(hist: np.ndarray) -> dict:
+    """Count, Σv and Σv² per channel from value counts: exact integers, as every accumulator keeps."""
+    values = np.arange(hist.shape[1], dtype=np.int64)
+    return {"count": int(hist[0].sum()), "sum": [int(h @ values) for h in hist],
+            "sumsq": [int(h @ (values * values)) for h in hist]}
+
+
+def add_depth(acc: dict, depth: np.ndarray) -> None:
+    """Add a uint16 depth map; zeros (unknown) add nothing to the sums and are not counted."""
+    flat = depth.ravel().astype(np.int64)
+    acc["count"] += int(np.count_nonzero(flat))
+    acc["sum"][0] += int(flat.sum())
+    acc["sumsq"][0] += int(flat @ flat)
 
 
 def merge(a: dict, b: dict) -> dict:

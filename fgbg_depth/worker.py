@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,13 +14,16 @@ from PIL import Image
 
 from . import stats
 from .assets import SourceFile, open_background, open_foreground
-from .compose import fit_background, paste, resize_foreground
+from .codecs import decode_jpeg, encode_jpeg, encode_png_gray
+from .compose import fit_background, paste, reduce_foreground, resize_foreground
 from .depth import get_backend
 from .plan import Plan, ShardSpec, place_foreground
 from .shards import schema, write_json_atomic, write_table_atomic
 
 DEPTH_SCALE = 10.0 / 65535.0  # metres per stored unit: DenseDepth's 10 m range over 16 bits
-JPEG_QUALITY = 90
+# Depth is stored in steps of 64 units (9.8 mm): far finer than DenseDepth resolves (its NYU error is
+# ~12% of the distance), coarse enough that the PNG stays small. metres = value × DEPTH_SCALE holds.
+DEPTH_QUANTUM = 64
 DEPTH_BATCH = 32
 STATE_DIR = ".fgbg-depth"
 
@@ -62,27 +64,13 @@ class Job:
         return marker
 
 
-def encode_jpeg(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=JPEG_QUALITY)
-    return buf.getvalue()
-
-
-def encode_png(arr: np.ndarray) -> bytes:
-    """uint8 H×W → 8-bit grey PNG; uint16 H×W → 16-bit grey PNG."""
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG", compress_level=6)
-    return buf.getvalue()
-
-
-def decode_rgb(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def quantize_depth(metres: np.ndarray, scale: float) -> np.ndarray:
-    """Metres → uint16 units of `scale`; non-positive or non-finite depth becomes 0 (unknown)."""
+def quantize_depth(metres: np.ndarray, scale: float, quantum: int = DEPTH_QUANTUM) -> np.ndarray:
+    """Metres → uint16 units of `scale`, rounded to multiples of `quantum`; non-positive or
+    non-finite depth becomes 0 (unknown)."""
     valid = np.isfinite(metres) & (metres > 0)
-    q = np.clip(np.rint(np.where(valid, metres, 0) / scale), 1, 65535).astype(np.uint16)
+    top = 65535 // quantum * quantum
+    steps = np.rint(np.where(valid, metres, 0) / (scale * quantum))
+    q = np.clip(steps * quantum, quantum, top).astype(np.uint16)
     return np.where(valid, q, 0).astype(np.uint16)
 
 
@@ -104,6 +92,7 @@ class ShardWorker:
         self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
         self._bg_jpeg: dict[int, bytes] = {}
         self._fg: dict[int, Image.Image] = {}
+        self._fg_reduced: dict[tuple[int, int, bool], Image.Image] = {}
 
     # -- inputs, each decoded once per process ------------------------------------------------
     def background(self, bg_id: int, res: int) -> np.ndarray:
@@ -122,6 +111,14 @@ class ShardWorker:
             self._fg[fg_id] = open_foreground(self.job.foregrounds[fg_id].path)
         return self._fg[fg_id]
 
+    def foreground_for(self, fg_id: int, res: int, flip: bool) -> Image.Image:
+        """The cut-out mirrored as asked and pre-reduced to fit a res×res frame, made once per process:
+        every sample's resize then starts from a small picture (a mip level, in effect)."""
+        key = (fg_id, res, flip)
+        if key not in self._fg_reduced:
+            self._fg_reduced[key] = reduce_foreground(self.foreground(fg_id), res, flip)
+        return self._fg_reduced[key]
+
     # -- one sample ---------------------------------------------------------------------------
     def compose(self, sample_id: int, res: int):
         """Composite and mask of one sample at a square resolution, and its box there."""
@@ -129,7 +126,8 @@ class ShardWorker:
         fg = self.foreground(fg_id)
         placement = place_foreground(self.job.plan.seed, int(sample_id), fg.width / fg.height)
         x, y, w, h = placement.box(res)
-        composite, mask = paste(self.background(bg_id, res), resize_foreground(fg, w, h, bool(flip)), x, y)
+        cutout = resize_foreground(self.foreground_for(fg_id, res, bool(flip)), w, h)
+        composite, mask = paste(self.background(bg_id, res), cutout, x, y)
         return composite, mask, (x, y, w, h)
 
     def model_inputs(self, ids, made):
@@ -208,7 +206,9 @@ class _Rows:
     def __init__(self, job: Job):
         self.job = job
         self.cols: dict[str, list] = {name: [] for name in schema(job.with_depth).names}
-        self.acc = {"fg_bg": stats.empty(3), "bg": stats.empty(3), "mask": stats.empty(1)}
+        self.hist = {"fg_bg": np.zeros((3, 256), np.int64), "bg": np.zeros((3, 256), np.int64),
+                     "mask": np.zeros((1, 256), np.int64)}
+        self.acc: dict[str, dict] = {}
         if job.with_depth:
             self.acc["depth"] = stats.empty(1)
         self.bg_uses: dict[int, int] = {}
@@ -216,22 +216,22 @@ class _Rows:
     def add_batch(self, worker: ShardWorker, batch, made, depth_future) -> None:
         job, cols = self.job, self.cols
         t0 = time.perf_counter()
-        encoded = worker._map(lambda m: (encode_jpeg(m[0]), encode_png(m[1])), made)
+        encoded = worker._map(lambda m: (encode_jpeg(m[0]), encode_png_gray(m[1])), made)
         worker._clock("encode", t0)
         depth = depth_future.result() if depth_future is not None else None
         t0 = time.perf_counter()
-        depth_png = worker._map(encode_png, list(depth)) if depth is not None else None
+        depth_png = worker._map(encode_png_gray, list(depth)) if depth is not None else None
         for j, (sid, (_, mask, (x, y, w, h)), (fg_bytes, mask_bytes)) in enumerate(zip(batch, made, encoded)):
             bg_id, fg_id, flip, k = job.plan.decode(int(sid))
             cols["fg_bg"].append({"bytes": fg_bytes, "path": None})
             cols["bg"].append({"bytes": worker.background_jpeg(bg_id), "path": None})
             cols["mask"].append({"bytes": mask_bytes, "path": None})
-            stats.add_pixels(self.acc["fg_bg"], decode_rgb(fg_bytes))
-            stats.add_pixels(self.acc["mask"], mask)
+            stats.add_histogram(self.hist["fg_bg"], decode_jpeg(fg_bytes))
+            stats.add_binary_mask(self.hist["mask"], mask)
             self.bg_uses[bg_id] = self.bg_uses.get(bg_id, 0) + 1
             if depth is not None:
                 cols["depth"].append({"bytes": depth_png[j], "path": None})
-                stats.add_pixels(self.acc["depth"], depth[j], skip_zero=True)
+                stats.add_depth(self.acc["depth"], depth[j])
             for name, value in (("sample_id", int(sid)), ("bg_id", bg_id), ("fg_id", fg_id),
                                 ("bg_name", job.backgrounds[bg_id].name), ("fg_name", job.foregrounds[fg_id].name),
                                 ("flipped", bool(flip)), ("placement", k), ("x", x), ("y", y), ("w", w), ("h", h),
@@ -241,5 +241,8 @@ class _Rows:
 
     def finish_stats(self, worker: ShardWorker) -> dict:
         for bg_id in sorted(self.bg_uses):
-            stats.add_pixels(self.acc["bg"], decode_rgb(worker.background_jpeg(bg_id)), weight=self.bg_uses[bg_id])
-        return self.acc
+            stats.add_histogram(self.hist["bg"], decode_jpeg(worker.background_jpeg(bg_id)), weight=self.bg_uses[bg_id])
+        out = {col: stats.from_histogram(h) for col, h in self.hist.items()}
+        if "depth" in self.acc:
+            out["depth"] = self.acc["depth"]
+        return out
