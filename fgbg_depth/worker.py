@@ -155,15 +155,74 @@ class ShardWorker:
     def _map(self, fn, items):
         return list(self._threads.map(fn, items)) if self._threads else [fn(i) for i in items]
 
+    # -- encoded pieces of a shard --------------------------------------------------------------
+    def encode_images(self, batch, made) -> Piece:
+        """Encode composites and masks of consecutive samples, with their value counts."""
+        t0 = time.perf_counter()
+        encoded = self._map(lambda m: (encode_jpeg(m[0]), encode_png_gray(m[1])), made)
+        piece = Piece([int(i) for i in batch], [m[2] for m in made], [e[0] for e in encoded],
+                      [e[1] for e in encoded], np.zeros((3, 256), np.int64), np.zeros((1, 256), np.int64))
+        for fg_bytes, (_, mask, _) in zip(piece.fg_bg, made):
+            stats.add_histogram(piece.hist_fg_bg, decode_jpeg(fg_bytes))  # the values users decode
+            stats.add_binary_mask(piece.hist_mask, mask)
+        self._clock("encode", t0)
+        return piece
+
+    def encode_depth(self, piece: Piece, depth_units: np.ndarray) -> Piece:
+        t0 = time.perf_counter()
+        piece.depth = self._map(encode_png_gray, list(depth_units))
+        piece.depth_acc = stats.empty(1)
+        for d in depth_units:
+            stats.add_depth(piece.depth_acc, d)
+        self._clock("encode", t0)
+        return piece
+
+    def table_from(self, pieces: list[Piece]) -> tuple[pa.Table, dict]:
+        """One shard's Arrow table and per-channel sums from its pieces, in order."""
+        t0 = time.perf_counter()
+        job = self.job
+        cols: dict[str, list] = {name: [] for name in schema(job.with_depth).names}
+        hist_fg, hist_mask, hist_bg = (np.zeros((c, 256), np.int64) for c in (3, 1, 3))
+        depth_acc = stats.empty(1)
+        bg_uses: dict[int, int] = {}
+        for piece in pieces:
+            hist_fg += piece.hist_fg_bg
+            hist_mask += piece.hist_mask
+            if job.with_depth:
+                depth_acc = stats.merge(depth_acc, piece.depth_acc)
+            for j, sid in enumerate(piece.ids):
+                bg_id, fg_id, flip, k = job.plan.decode(sid)
+                x, y, w, h = piece.boxes[j]
+                bg_uses[bg_id] = bg_uses.get(bg_id, 0) + 1
+                cols["fg_bg"].append({"bytes": piece.fg_bg[j], "path": None})
+                cols["bg"].append({"bytes": self.background_jpeg(bg_id), "path": None})
+                cols["mask"].append({"bytes": piece.mask[j], "path": None})
+                if job.with_depth:
+                    cols["depth"].append({"bytes": piece.depth[j], "path": None})
+                for name, value in (("sample_id", sid), ("bg_id", bg_id), ("fg_id", fg_id),
+                                    ("bg_name", job.backgrounds[bg_id].name), ("fg_name", job.foregrounds[fg_id].name),
+                                    ("flipped", bool(flip)), ("placement", k), ("x", x), ("y", y), ("w", w),
+                                    ("h", h), ("scale", w * h / (job.size * job.size))):
+                    cols[name].append(value)
+        for bg_id in sorted(bg_uses):
+            stats.add_histogram(hist_bg, decode_jpeg(self.background_jpeg(bg_id)), weight=bg_uses[bg_id])
+        acc = {"fg_bg": stats.from_histogram(hist_fg), "bg": stats.from_histogram(hist_bg),
+               "mask": stats.from_histogram(hist_mask)}
+        if job.with_depth:
+            acc["depth"] = depth_acc
+        table = pa.Table.from_pydict(cols, schema=schema(job.with_depth))
+        self._clock("encode", t0)
+        return table, acc
+
     # -- one shard ----------------------------------------------------------------------------
     def build(self, spec: ShardSpec) -> tuple[pa.Table, dict]:
         """One shard's rows as an Arrow table, and its per-channel sums. Depth for batch i runs in a
-        side thread (on the GPU, when there is one) while this thread composites batch i+1 and
-        encodes batch i-1."""
+        side thread (on the GPU, when there is one) while this thread encodes batch i and composites
+        batch i+1."""
         job = self.job
         ids = job.plan.split_ids(spec.split)[spec.start:spec.stop]
-        rows = _Rows(job)
         batch_size = getattr(self.backend, "batch_size", DEPTH_BATCH) if job.with_depth else DEPTH_BATCH
+        pieces: list[Piece] = []
         with ThreadPoolExecutor(1, thread_name_prefix="depth") as depth_thread:
             pending = None
             for start in range(0, len(ids), batch_size):
@@ -173,22 +232,20 @@ class ShardWorker:
                 inputs = self.model_inputs(batch, made) if job.with_depth else None
                 self._clock("compose", t0)
                 depth = depth_thread.submit(self.depth_units, *inputs) if job.with_depth else None
+                piece = self.encode_images(batch, made)
                 if pending is not None:
-                    rows.add_batch(self, *pending)
-                pending = (batch, made, depth)
+                    pieces.append(self._finish(*pending))
+                pending = (piece, depth)
             if pending is not None:
-                rows.add_batch(self, *pending)
-        t0 = time.perf_counter()
-        table = pa.Table.from_pydict(rows.cols, schema=schema(job.with_depth))
-        acc = rows.finish_stats(self)
-        self._clock("encode", t0)
-        return table, acc
+                pieces.append(self._finish(*pending))
+        return self.table_from(pieces)
 
-    def make(self, spec: ShardSpec) -> dict:
-        """Build one shard, write it atomically under its final name, then its done-marker."""
+    def _finish(self, piece: Piece, depth_future) -> Piece:
+        return self.encode_depth(piece, depth_future.result()) if depth_future is not None else piece
+
+    def write(self, spec: ShardSpec, table: pa.Table, acc: dict) -> dict:
+        """Write a built shard atomically under its final name, then its done-marker."""
         job = self.job
-        self.stage_seconds = {}
-        table, acc = self.build(spec)
         t0 = time.perf_counter()
         num_bytes, sha, arrow_bytes = write_table_atomic(table, job.shard_path(spec), Path(job.out) / STATE_DIR / "tmp")
         self._clock("write", t0)
@@ -197,52 +254,25 @@ class ShardWorker:
                   "fingerprint": job.fingerprint,
                   "stage_seconds": {k: round(v, 4) for k, v in self.stage_seconds.items()}}
         write_json_atomic(result, job.marker_path(spec))
+        self.stage_seconds = {}
         return result
 
+    def make(self, spec: ShardSpec) -> dict:
+        """Build one shard and write it."""
+        self.stage_seconds = {}
+        return self.write(spec, *self.build(spec))
 
-class _Rows:
-    """The columns of one shard as they fill, and the running per-channel sums."""
 
-    def __init__(self, job: Job):
-        self.job = job
-        self.cols: dict[str, list] = {name: [] for name in schema(job.with_depth).names}
-        self.hist = {"fg_bg": np.zeros((3, 256), np.int64), "bg": np.zeros((3, 256), np.int64),
-                     "mask": np.zeros((1, 256), np.int64)}
-        self.acc: dict[str, dict] = {}
-        if job.with_depth:
-            self.acc["depth"] = stats.empty(1)
-        self.bg_uses: dict[int, int] = {}
+@dataclass
+class Piece:
+    """Encoded rows of consecutive samples of one shard, with their statistics: what the compose and
+    depth stages hand on and `table_from` assembles, in one process or across a cluster."""
 
-    def add_batch(self, worker: ShardWorker, batch, made, depth_future) -> None:
-        job, cols = self.job, self.cols
-        t0 = time.perf_counter()
-        encoded = worker._map(lambda m: (encode_jpeg(m[0]), encode_png_gray(m[1])), made)
-        worker._clock("encode", t0)
-        depth = depth_future.result() if depth_future is not None else None
-        t0 = time.perf_counter()
-        depth_png = worker._map(encode_png_gray, list(depth)) if depth is not None else None
-        for j, (sid, (_, mask, (x, y, w, h)), (fg_bytes, mask_bytes)) in enumerate(zip(batch, made, encoded)):
-            bg_id, fg_id, flip, k = job.plan.decode(int(sid))
-            cols["fg_bg"].append({"bytes": fg_bytes, "path": None})
-            cols["bg"].append({"bytes": worker.background_jpeg(bg_id), "path": None})
-            cols["mask"].append({"bytes": mask_bytes, "path": None})
-            stats.add_histogram(self.hist["fg_bg"], decode_jpeg(fg_bytes))
-            stats.add_binary_mask(self.hist["mask"], mask)
-            self.bg_uses[bg_id] = self.bg_uses.get(bg_id, 0) + 1
-            if depth is not None:
-                cols["depth"].append({"bytes": depth_png[j], "path": None})
-                stats.add_depth(self.acc["depth"], depth[j])
-            for name, value in (("sample_id", int(sid)), ("bg_id", bg_id), ("fg_id", fg_id),
-                                ("bg_name", job.backgrounds[bg_id].name), ("fg_name", job.foregrounds[fg_id].name),
-                                ("flipped", bool(flip)), ("placement", k), ("x", x), ("y", y), ("w", w), ("h", h),
-                                ("scale", w * h / (job.size * job.size))):
-                cols[name].append(value)
-        worker._clock("encode", t0)
-
-    def finish_stats(self, worker: ShardWorker) -> dict:
-        for bg_id in sorted(self.bg_uses):
-            stats.add_histogram(self.hist["bg"], decode_jpeg(worker.background_jpeg(bg_id)), weight=self.bg_uses[bg_id])
-        out = {col: stats.from_histogram(h) for col, h in self.hist.items()}
-        if "depth" in self.acc:
-            out["depth"] = self.acc["depth"]
-        return out
+    ids: list[int]
+    boxes: list[tuple[int, int, int, int]]
+    fg_bg: list[bytes]
+    mask: list[bytes]
+    hist_fg_bg: np.ndarray
+    hist_mask: np.ndarray
+    depth: list[bytes] | None = None
+    depth_acc: dict | None = None
