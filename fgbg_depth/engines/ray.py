@@ -101,7 +101,7 @@ def run_ray(job: Job, specs: Iterable[ShardSpec], workers: int, address: str | N
         return
     ray = _import_ray()
     started = False
-    local = not address and not ray.is_initialized()
+    local = not address  # no cluster named: this machine alone
     if not ray.is_initialized():
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray reports nothing anywhere
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
