@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assets import file_sha256
 from .errors import FgBgError
 
 OUR_TAG = "fgbg-depth"
@@ -26,14 +27,6 @@ class LocalFile:
     local: Path
     size: int
     sha256: str
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _git_blob_oid(path: Path) -> str:
@@ -57,7 +50,7 @@ def local_files(out: Path) -> list[LocalFile]:
         rel = p.relative_to(out).as_posix()
         if not p.is_file() or rel.startswith(STATE_DIR + "/") or any(part.startswith(".") for part in rel.split("/")):
             continue
-        files.append(LocalFile(rel, p, p.stat().st_size, _sha256(p)))
+        files.append(LocalFile(rel, p, p.stat().st_size, file_sha256(p)))
     return files
 
 

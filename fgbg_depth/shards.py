@@ -132,14 +132,13 @@ def _row_image_bytes(table: pa.Table) -> list[int]:
     return total.tolist()
 
 
-def write_json_atomic(obj, final_path: Path) -> None:
+def _replace_atomic(final_path: Path, write) -> None:
+    """Call write(tmp_path), fsync, then rename onto `final_path`; a full disk is a one-line error."""
     final_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = final_path.with_name(f".{final_path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, final_path)
     except OSError as exc:
@@ -149,13 +148,10 @@ def write_json_atomic(obj, final_path: Path) -> None:
         raise
 
 
+def write_json_atomic(obj, final_path: Path) -> None:
+    _replace_atomic(final_path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n",
+                                                           encoding="utf-8"))
+
+
 def write_text_atomic(text: str, final_path: Path) -> None:
-    tmp = final_path.with_name(f".{final_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, final_path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise FgBgError(f"disk full while writing {final_path.name}; free space and run again") from None
-        raise
+    _replace_atomic(final_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -12,6 +11,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from . import read_card_metadata
+from .assets import file_sha256
 from .errors import FgBgError
 from .plan import Plan
 from .shards import image_columns, schema
@@ -80,7 +80,7 @@ def verify(out) -> tuple[list[str], dict]:
             problems.append(f"{where}: missing")
             continue
         file_bytes[spec.split] = file_bytes.get(spec.split, 0) + path.stat().st_size
-        if recorded.get(spec.filename) and hashlib.sha256(path.read_bytes()).hexdigest() != recorded[spec.filename]:
+        if recorded.get(spec.filename) and file_sha256(path) != recorded[spec.filename]:
             problems.append(f"{where}: bytes differ from what generate wrote (sha256 mismatch)")
         try:
             pf = pq.ParquetFile(path, page_checksum_verification=True)

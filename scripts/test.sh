@@ -9,4 +9,9 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 .venv/bin/python -m pip install -q -e ".[test,depth,ray]"
+# PyTorch runs the README's DataLoader example; installed only from a CPU wheel already on this disk
+# (never a multi-GB download). Without it that one test skips.
+for wheel in /opt/wheels/torch-*+cpu-cp3*.whl; do
+  [ -f "$wheel" ] && { .venv/bin/python -m pip install -q "$wheel" 2>/dev/null || true; break; }
+done
 exec .venv/bin/python -m pytest -q "$@"

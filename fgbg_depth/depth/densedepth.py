@@ -11,13 +11,13 @@ Keras 3 runs on TensorFlow here; the same code runs on the JAX or PyTorch backen
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
+from ..assets import file_sha256
 from ..errors import FgBgError
 
 NYU_URL = "https://s3-eu-west-1.amazonaws.com/densedepth/nyu.h5"
@@ -206,14 +206,6 @@ def load_keras2_weights(model, path) -> dict:
             parts.append(f"{len(missing)} layers not in the file: {_examples(missing)}")
         raise WeightFileError(f"'{path}' is not the DenseDepth NYU model ({'; '.join(parts)}).{hint}")
     return {"layers": len(loaded), "parameters": int(sum(int(np.prod(v.shape)) for v in model.weights))}
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class DenseDepth:
