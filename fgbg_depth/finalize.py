@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .assets import SourceFile, default_backgrounds, default_foregrounds
+from .assets import SourceFile
 from .card import render_card
 from .shards import source_schema, write_json_atomic, write_table_atomic, write_text_atomic
 from .worker import DEPTH_QUANTUM, DEPTH_SCALE, STATE_DIR

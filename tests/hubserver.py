@@ -267,7 +267,6 @@ class _Handler(BaseHTTPRequestHandler):
         raise HttpError(404, f"test hub: no route for {method} {'/'.join(segs)}")
 
     def _api_dataset(self, method, ns, name, rest, query, body, entry):
-        st = self.server_state
         if not rest or rest[0] == "revision":
             repo = self._repo(ns, name)
             sha, files = repo.tree(rest[1] if rest else "main")

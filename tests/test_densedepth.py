@@ -1,6 +1,5 @@
 """DenseDepth in Keras 3: architecture, Keras-2 weight loading, forward pass against NumPy."""
 
-import shutil
 
 import numpy as np
 import pytest
