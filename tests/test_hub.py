@@ -247,3 +247,20 @@ def test_load_stats_from_hub_private_repo_needs_token(hub, hub_out, tmp_path):
     anonymous = run_python(code, hub_env(hub, tmp_path / "anonymous", token=None))
     assert "error" in anonymous, (anonymous, [e for e in hub.log[-5:]])
     assert "not found" in anonymous["error"] and "HF_TOKEN" in anonymous["error"]
+
+
+def test_push_to_a_branch(hub, hub_out, tmp_path):
+    env = hub_env(hub, tmp_path)
+    res = push(hub_out, env, "--revision", "v2", repo="user/branched")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"{hub.url}/datasets/user/branched/tree/v2"
+    assert set(hub.files("user/branched", "main")) == {".gitattributes"}
+    assert "README.md" in hub.files("user/branched", "v2")
+    got = run_python("""
+        import json, datasets
+        datasets.config.USE_PARQUET_EXPORT = False
+        from datasets import load_dataset
+        ds = load_dataset("user/branched", revision="v2", split="test")
+        print(json.dumps({"n": len(ds)}))
+    """, env)
+    assert got["n"] == json.loads((hub_out / ".fgbg-depth" / "report.json").read_text())["splits"]["test"]["num_examples"]
