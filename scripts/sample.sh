@@ -3,11 +3,7 @@
 # Creates ./.venv on first use. Extra arguments go to `fgbg-depth generate`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-fi
+. scripts/venv.sh
 .venv/bin/python -m pip install -q -e .
 .venv/bin/fgbg-depth generate --out sample-out "$@"
 .venv/bin/fgbg-depth preview sample-out --n 8 --out sample-out/.fgbg-depth/preview.png

@@ -3,11 +3,7 @@
 # DenseDepth tests and Ray Data for the ray engine's). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-fi
+. scripts/venv.sh
 .venv/bin/python -m pip install -q -e ".[test,depth,ray]"
 # PyTorch runs the README's DataLoader example; installed only from a CPU wheel already on this disk
 # (never a multi-GB download). Without it that one test skips.
