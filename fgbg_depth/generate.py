@@ -108,9 +108,11 @@ def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
         return False
     manifest_path = out / STATE_DIR / "manifest.json"
     if not manifest_path.exists():
-        strangers = sorted(p.name for p in out.iterdir() if p.name not in OWN_ENTRIES)
-        example = f" (e.g. '{strangers[0]}')" if strangers else ""
-        raise FgBgError(f"--out '{out}' holds files fgbg-depth did not write{example}; "
+        strangers = sorted(p.name for p in out.iterdir()
+                           if p.name not in OWN_ENTRIES and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+        if not strangers:  # a first run killed before its manifest landed: shard markers still guard reuse
+            return False
+        raise FgBgError(f"--out '{out}' holds files fgbg-depth did not write (e.g. '{strangers[0]}'); "
                         "choose a new or empty folder")
     try:
         old = json.loads(manifest_path.read_text())
@@ -125,7 +127,12 @@ def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
 
 
 def _clean_stale_temporaries(out: Path) -> None:
+    """Remove what a killed run can leave: shard temporaries, and the `.name.xxxxxxxx.tmp` files the
+    atomic writers put beside the card, stats, manifest and shard markers."""
     shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
+    for folder in (out, out / STATE_DIR, out / STATE_DIR / "shards", out / "sources"):
+        for stray in folder.glob(".*.tmp"):
+            stray.unlink(missing_ok=True)
 
 
 def _make_backend(depth: str, weights: str | None, opts: GenerateOptions):
@@ -234,5 +241,5 @@ def generate(opts: GenerateOptions) -> dict:
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}
     write_json_atomic(summary, out / STATE_DIR / "report.json")
-    shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
+    _clean_stale_temporaries(out)
     return summary

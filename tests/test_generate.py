@@ -160,6 +160,8 @@ def test_rerun_skips_finished_and_resumes_missing(tmp_path, small_inputs):
     victim.unlink()
     (out / ".fgbg-depth" / "tmp").mkdir(exist_ok=True)
     (out / ".fgbg-depth" / "tmp" / (victim.name + ".dead.tmp")).write_bytes(b"half a shard")
+    (out / ".fgbg-depth" / "shards" / ".train-00001.json.deadbeef.tmp").write_text("{")  # a marker cut short
+    (out / ".README.md.deadbeef.tmp").write_text("---")  # a card cut short
     before = {p.name: p.stat().st_mtime_ns for p in (out / "data").glob("*.parquet")}
     time.sleep(0.01)
     res = run_cli(*args)
@@ -167,7 +169,7 @@ def test_rerun_skips_finished_and_resumes_missing(tmp_path, small_inputs):
     assert shard_hashes(out) == clean
     after = {p.name: p.stat().st_mtime_ns for p in (out / "data").glob("*.parquet")}
     assert all(after[name] == mtime for name, mtime in before.items())  # finished shards untouched
-    assert not (out / ".fgbg-depth" / "tmp").exists()
+    assert not (out / ".fgbg-depth" / "tmp").exists() and not list(out.rglob("*.tmp"))
     report = json.loads((out / ".fgbg-depth" / "report.json").read_text())
     assert report["resumed"] and report["shards_already_done"] == len(clean) - 1
 
@@ -266,3 +268,14 @@ def test_regenerated_folder_is_not_served_from_the_datasets_cache(tmp_path, smal
         runs.append((dataset_module_factory(str(out)).hash, [(r["x"], r["y"]) for r in train.select(range(3))]))
     assert runs[0][0] != runs[1][0]
     assert runs[0][1] != runs[1][1]  # the second load sees the second run's placements
+
+
+def test_first_run_killed_before_its_manifest_can_be_run_again(tmp_path, small_inputs):
+    bgs, fgs = small_inputs
+    out = tmp_path / "out"
+    (out / ".fgbg-depth").mkdir(parents=True)
+    (out / ".fgbg-depth" / ".manifest.json.deadbeef.tmp").write_text("{")
+    res = run_cli("generate", "--out", out, "--backgrounds", bgs, "--foregrounds", fgs, "--placements", "1",
+                  "--size", "32", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert not list(out.rglob("*.tmp"))
