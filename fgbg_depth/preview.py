@@ -38,20 +38,20 @@ def read_rows(out: Path, split: str, n: int) -> list[dict]:
     files = sorted((out / "data").glob(f"{split}-*.parquet"))
     if not files:
         raise FgBgError(f"'{out}' has no {split} shards; run `fgbg-depth generate --out {out}` first")
-    groups = []  # (file, row group, first row, rows)
+    groups = []  # (open file, row group, first row, rows): each file's footer is read once
     total = 0
     for f in files:
-        meta = pq.ParquetFile(f).metadata
-        for g in range(meta.num_row_groups):
-            rows = meta.row_group(g).num_rows
-            groups.append((f, g, total, rows))
+        pf = pq.ParquetFile(f)
+        for g in range(pf.metadata.num_row_groups):
+            rows = pf.metadata.row_group(g).num_rows
+            groups.append((pf, g, total, rows))
             total += rows
     wanted = sorted(set(np.linspace(0, total - 1, min(n, total)).round().astype(int).tolist()))
     rows: list[dict] = []
-    for f, g, first, count in groups:
+    for pf, g, first, count in groups:
         local = [w - first for w in wanted if first <= w < first + count]
         if local:
-            table = pq.ParquetFile(f).read_row_group(g).take(local)
+            table = pf.read_row_group(g).take(local)
             rows.extend(table.to_pylist())
     return rows
 

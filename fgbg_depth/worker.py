@@ -130,6 +130,14 @@ class ShardWorker:
         composite, mask = paste(self.background(bg_id, res), cutout, x, y)
         return composite, mask, (x, y, w, h)
 
+    def compose_batch(self, batch) -> tuple[list, tuple | None]:
+        """Composites at the output size, and the depth backend's inputs (None without depth)."""
+        t0 = time.perf_counter()
+        made = self._map(lambda i: self.compose(i, self.job.size), batch)
+        inputs = self.model_inputs(batch, made) if self.job.with_depth else None
+        self._clock("compose", t0)
+        return made, inputs
+
     def model_inputs(self, ids, made):
         """Composites and masks at the depth backend's input size (reusing the output-size ones when equal)."""
         size = self.job.size
@@ -227,10 +235,7 @@ class ShardWorker:
             pending = None
             for start in range(0, len(ids), batch_size):
                 batch = ids[start:start + batch_size]
-                t0 = time.perf_counter()
-                made = self._map(lambda i: self.compose(i, job.size), batch)
-                inputs = self.model_inputs(batch, made) if job.with_depth else None
-                self._clock("compose", t0)
+                made, inputs = self.compose_batch(batch)
                 depth = depth_thread.submit(self.depth_units, *inputs) if job.with_depth else None
                 piece = self.encode_images(batch, made)
                 if pending is not None:

@@ -30,7 +30,6 @@ class _ShapeOnly:
 
     def __init__(self, input_size):
         self.input_size = tuple(input_size) if input_size else None
-        self.batch_size = MODEL_CHUNK_ROWS
 
 
 def _worker(job: Job, role: str) -> ShardWorker:
@@ -47,9 +46,8 @@ def _compose(row: dict, job: Job) -> dict:
     chunk = json.loads(row["chunk"])
     worker = _worker(job, "compose")
     ids = job.plan.split_ids(chunk["split"])[chunk["start"]:chunk["stop"]]
-    made = [worker.compose(i, job.size) for i in ids]
+    made, inputs = worker.compose_batch(ids)
     piece = worker.encode_images(ids, made)
-    inputs = worker.model_inputs(ids, made) if job.with_depth else None
     if job.with_depth and job.depth != "densedepth":  # a prior without a model: no actor needed
         worker.encode_depth(piece, worker.depth_units(*inputs))
         inputs = None
