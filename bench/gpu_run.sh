@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# The GPU check: DenseDepth throughput per precision and batch size, then one end-to-end generate
-# with DenseDepth on the GPU. Figures go to stdout and to $OUT (or bench/out).
-# Meant for a machine with JAX + CUDA and no TensorFlow: Keras 3 runs on its JAX backend there.
+# The GPU check, most important figures first (each step has its own time limit):
+#   1. DenseDepth bf16 throughput at batch 128, both upsampling forms (uint8 on the host -> depth on the host)
+#   2. end-to-end `generate --depth densedepth` (random weights), twice with different --workers:
+#      samples/s, and whether the two runs wrote byte-identical shards on the GPU
+#   3. bf16 at batch 256, then float32 at batch 128
+# Figures go to stdout and to $OUT (or bench/out). Meant for a machine with JAX + CUDA and no
+# TensorFlow: Keras 3 runs on its JAX backend there. PLACEMENTS sets the generate size [200].
 set -u
 OUT=${OUT:-bench/out}; mkdir -p "$OUT"
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
-PY=${PY:-python3}
-nvidia-smi -L 2>/dev/null | tee "$OUT/gpu.txt"
-nproc | tee -a "$OUT/gpu.txt"
-timeout 260 $PY bench/depth_bench.py --batch-size 64 --batches 16 --repeats 5 2>&1 | grep -v -E "absl|oneDNN" | tee "$OUT/bench_b64.txt"
-timeout 150 $PY bench/depth_bench.py --batch-size 128 --batches 8 --repeats 5 --precisions bfloat16 2>&1 | grep -v -E "absl|oneDNN" | tee "$OUT/bench_b128.txt"
+PY=${PY:-python3}; SIZE=${SIZE:-448}; PLACEMENTS=${PLACEMENTS:-200}; BATCHES=${BATCHES:-10}; B=${B:-128}
+quiet() { grep -v -E "absl|oneDNN|cpu_feature_guard"; }
+{ nvidia-smi -L; echo "cores: $(nproc)"; df -h /dev/shm | tail -1
+  $PY -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__, jax.devices())"; } 2>&1 | tee "$OUT/gpu.txt"
+timeout ${T_BENCH:-130} $PY bench/depth_bench.py --size "$SIZE" --batch-size "$B" --batches "$BATCHES" --repeats 3 \
+  --precisions bfloat16 --upsample gather,matmul 2>&1 | quiet | tee "$OUT/bench_bf16.txt"
 $PY bench/make_random_weights.py /tmp/random_nyu.h5
 T=""; [ -x /usr/bin/time ] && T="/usr/bin/time -v"
-$T timeout 150 $PY -m fgbg_depth generate --out /tmp/dd-out --depth densedepth \
-  --depth-weights /tmp/random_nyu.h5 --precision bfloat16 --placements 20 --workers "$(nproc)" 2>&1 \
-  | tr '\r' '\n' | grep -E "wrote|samples/s\]$|Elapsed|Maximum resident|error" | tail -8 | tee "$OUT/generate.txt"
+W1=$(nproc); W2=$(( $(nproc) * 3 / 4 ))
+for w in "$W1" "$W2"; do
+  rm -rf "/tmp/dd-$w"
+  $T timeout ${T_GEN:-100} $PY -m fgbg_depth generate --out "/tmp/dd-$w" --depth densedepth --depth-input-size "$SIZE" \
+    --depth-weights /tmp/random_nyu.h5 --precision bfloat16 --placements "$PLACEMENTS" --workers "$w" 2>&1 \
+    | tr '\r' '\n' | grep -E "wrote|samples/s\]$|Elapsed|Maximum resident|rror" | tail -6 | tee "$OUT/generate_w$w.txt"
+  cp "/tmp/dd-$w/.fgbg-depth/report.json" "$OUT/report_w$w.json" 2>/dev/null && $PY -c "
+import json, sys; r = json.load(open(sys.argv[1]))
+print(f\"workers $w: {r['num_samples'] / r['timings_s']['shards']:.0f} samples/s over the shards stage \"
+      f\"({r['num_samples']} samples in {r['timings_s']['shards']:.1f} s; prepare {r['timings_s']['prepare']:.1f} s)\")
+" "$OUT/report_w$w.json" | tee -a "$OUT/generate_w$w.txt"
+done
+(cd "/tmp/dd-$W2" && sha256sum data/*.parquet) > /tmp/sums2 2>/dev/null
+if [ -s /tmp/sums2 ] && (cd "/tmp/dd-$W1" && sha256sum -c --quiet /tmp/sums2) >/dev/null 2>&1; then
+  echo "determinism: the two GPU runs wrote byte-identical shards ($(wc -l </tmp/sums2) files)" | tee "$OUT/determinism.txt"
+else
+  echo "determinism: the two GPU runs DIFFER (or one failed)" | tee "$OUT/determinism.txt"
+fi
+timeout ${T_B256:-70} $PY bench/depth_bench.py --size "$SIZE" --batch-size $((2 * B)) --batches $((BATCHES / 2)) --repeats 3 \
+  --precisions bfloat16 2>&1 | quiet | tee "$OUT/bench_bf16_b$((2 * B)).txt"
+timeout ${T_FP32:-60} $PY bench/depth_bench.py --size "$SIZE" --batch-size "$B" --batches "$BATCHES" --repeats 3 \
+  --precisions float32 2>&1 | quiet | tee "$OUT/bench_fp32.txt"

@@ -83,11 +83,9 @@ def resize_depth(depth: np.ndarray, size: int) -> np.ndarray:
 class ShardWorker:
     """Holds decoded inputs and caches for one process; `make(spec)` writes one shard."""
 
-    def __init__(self, job: Job, backend=None, threads: int = 1):
+    def __init__(self, job: Job, backend=None):
         self.job = job
         self.backend = backend if backend is not None else get_backend(job.depth, **job.depth_options)
-        # Pillow's resize and codecs release the GIL: threads help where one process feeds a GPU
-        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="compose") if threads > 1 else None
         self.stage_seconds: dict[str, float] = {}
         self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
         self._bg_jpeg: dict[int, bytes] = {}
@@ -133,7 +131,7 @@ class ShardWorker:
     def compose_batch(self, batch) -> tuple[list, tuple | None]:
         """Composites at the output size, and the depth backend's inputs (None without depth)."""
         t0 = time.perf_counter()
-        made = self._map(lambda i: self.compose(i, self.job.size), batch)
+        made = [self.compose(i, self.job.size) for i in batch]
         inputs = self.model_inputs(batch, made) if self.job.with_depth else None
         self._clock("compose", t0)
         return made, inputs
@@ -146,28 +144,28 @@ class ShardWorker:
             return np.stack([m[0] for m in made]), np.stack([m[1] for m in made])
         if model_size[0] != model_size[1]:
             raise ValueError("depth backends with non-square inputs are not supported")
-        big = self._map(lambda i: self.compose(i, model_size[0]), ids)
+        big = [self.compose(i, model_size[0]) for i in ids]
         return np.stack([b[0] for b in big]), np.stack([b[1] for b in big])
 
     def depth_units(self, images, masks) -> np.ndarray:
         """uint16 depth at the output size: predict, resize, quantise."""
         t0 = time.perf_counter()
-        metres = self.backend.predict(images, masks)
-        out = np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale) for m in metres])
+        if hasattr(self.backend, "predict_units"):  # a model: resize and rounding run on its device
+            out = self.backend.predict_units(images, self.job.size, self.job.depth_scale, DEPTH_QUANTUM)
+        else:
+            metres = self.backend.predict(images, masks)
+            out = np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale) for m in metres])
         self._clock("depth", t0)
         return out
 
     def _clock(self, stage: str, t0: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - t0
 
-    def _map(self, fn, items):
-        return list(self._threads.map(fn, items)) if self._threads else [fn(i) for i in items]
-
     # -- encoded pieces of a shard --------------------------------------------------------------
     def encode_images(self, batch, made) -> Piece:
         """Encode composites and masks of consecutive samples, with their value counts."""
         t0 = time.perf_counter()
-        encoded = self._map(lambda m: (encode_jpeg(m[0]), encode_png_gray(m[1])), made)
+        encoded = [(encode_jpeg(m[0]), encode_png_gray(m[1])) for m in made]
         piece = Piece([int(i) for i in batch], [m[2] for m in made], [e[0] for e in encoded],
                       [e[1] for e in encoded], np.zeros((3, 256), np.int64), np.zeros((1, 256), np.int64))
         for fg_bytes, (_, mask, _) in zip(piece.fg_bg, made):
@@ -178,7 +176,7 @@ class ShardWorker:
 
     def encode_depth(self, piece: Piece, depth_units: np.ndarray) -> Piece:
         t0 = time.perf_counter()
-        piece.depth = self._map(encode_png_gray, list(depth_units))
+        piece.depth = [encode_png_gray(d) for d in depth_units]
         piece.depth_acc = stats.empty(1)
         for d in depth_units:
             stats.add_depth(piece.depth_acc, d)
@@ -193,7 +191,9 @@ class ShardWorker:
         hist_fg, hist_mask, hist_bg = (np.zeros((c, 256), np.int64) for c in (3, 1, 3))
         depth_acc = stats.empty(1)
         bg_uses: dict[int, int] = {}
-        for piece in pieces:
+        for piece in pieces:  # stage times of pieces made in other processes count for this shard
+            for stage, seconds in piece.seconds.items():
+                self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
             hist_fg += piece.hist_fg_bg
             hist_mask += piece.hist_mask
             if job.with_depth:
@@ -281,3 +281,17 @@ class Piece:
     hist_mask: np.ndarray
     depth: list[bytes] | None = None
     depth_acc: dict | None = None
+    seconds: dict = field(default_factory=dict)  # stage times spent on it away from the shard's writer
+
+    def add_seconds(self, stage_seconds: dict) -> Piece:
+        for stage, seconds in stage_seconds.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        return self
+
+
+class ShapeOnly:
+    """Stands in for a depth model where only its input size is needed: processes that composite
+    for a model that runs elsewhere load none."""
+
+    def __init__(self, input_size):
+        self.input_size = tuple(input_size) if input_size else None

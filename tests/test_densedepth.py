@@ -1,6 +1,8 @@
 """DenseDepth in Keras 3: architecture, Keras-2 weight loading, forward pass against NumPy."""
 
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -124,6 +126,9 @@ def test_upsampling_matches_reference_and_tensorflow(model):
     got = keras.ops.convert_to_numpy(layer(x))
     np.testing.assert_allclose(got, upsample_reference(x), atol=1e-5)
     assert np.allclose(interp_matrix(4, 8).sum(1), 1.0)
+    from fgbg_depth.depth.densedepth import _upsample_layer_class
+    as_matmul = keras.ops.convert_to_numpy(_upsample_layer_class("matmul")()(x))
+    np.testing.assert_allclose(as_matmul, got, atol=1e-5)
     tf = pytest.importorskip("tensorflow")
     ref = tf.compat.v1.image.resize_bilinear(x, (10, 14), align_corners=True).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-5)
@@ -195,3 +200,71 @@ def test_generate_with_densedepth(tmp_path, weights_file, small_inputs):
     ds = load_dataset(str(out), split="train")
     d = np.asarray(ds[0]["depth"])
     assert d.dtype == np.uint16 and d.shape == (48, 48) and d.min() > 0
+
+
+@pytest.mark.parametrize("n_in,n_out", [(224, 160), (32, 48), (224, 64), (7, 3)])
+def test_resize_taps_match_pillow_bilinear(n_in, n_out):
+    from PIL import Image
+
+    from fgbg_depth.depth.densedepth import resize_taps
+    x = np.random.default_rng(n_in).random((n_in, n_in)).astype(np.float32)
+    index, weight = resize_taps(n_in, n_out)
+    rows = (x[index] * weight[..., None]).sum(1)
+    got = (rows[:, index] * weight[None]).sum(2)
+    ref = np.asarray(Image.fromarray(x).resize((n_out, n_out), Image.Resampling.BILINEAR))
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def test_units_made_on_the_device_match_numpy_postprocessing(weights_file):
+    """Resize and rounding inside the compiled function give what the NumPy/Pillow path gives."""
+    from fgbg_depth.worker import DEPTH_QUANTUM, DEPTH_SCALE, quantize_depth, resize_depth
+    path, _ = weights_file
+    backend = get_backend("densedepth", weights=str(path), input_size=SIZE, batch_size=3)
+    images = np.random.default_rng(6).integers(0, 256, (5, *SIZE, 3), dtype=np.uint8)
+    metres = backend.predict(images)
+    for out_size in (48, 32, 80):
+        got = backend.predict_units(images, out_size, DEPTH_SCALE, DEPTH_QUANTUM)
+        ref = np.stack([quantize_depth(resize_depth(m, out_size), DEPTH_SCALE) for m in metres])
+        assert got.dtype == np.uint16 and got.shape == (5, out_size, out_size)
+        assert got.min() >= DEPTH_QUANTUM and not (got % DEPTH_QUANTUM).any()
+        diff = np.abs(got.astype(np.int64) - ref)
+        assert diff.max() <= DEPTH_QUANTUM and (diff == 0).mean() > 0.99  # only ties at a step's edge differ
+    handle = backend.dispatch_units(images[:2], 48, DEPTH_SCALE, DEPTH_QUANTUM)  # a padded batch
+    np.testing.assert_array_equal(backend.fetch(handle),
+                                  backend.predict_units(images[:2], 48, DEPTH_SCALE, DEPTH_QUANTUM))
+    with pytest.raises(ValueError, match="1 to 3"):
+        backend.dispatch_units(images[:4], 48, DEPTH_SCALE, DEPTH_QUANTUM)
+
+
+def test_pool_fed_model_writes_the_same_bytes_as_one_process(tmp_path, weights_file, small_inputs):
+    """With a model, `--workers 2` composites in processes that feed the model in the parent through
+    shared memory; the shards, stats and card equal those of a single-process run."""
+    from fgbg_depth.generate import GenerateOptions, generate
+    path, _ = weights_file
+    bgs, fgs = small_inputs
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        generate(GenerateOptions(out=str(out), backgrounds=str(bgs), foregrounds=str(fgs), placements=2, size=40,
+                                 depth="densedepth", depth_weights=str(path), depth_input_size=SIZE[0],
+                                 shard_rows=10, workers=workers, progress=False))
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file() and ".fgbg-depth" not in p.parts)
+    assert len([f for f in files if f.suffix == ".parquet"]) >= 3
+    for rel in files:
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+    assert not list((outs[1] / ".fgbg-depth").rglob("fgbg-depth-slots-*"))
+
+
+def test_slot_files_of_killed_runs_are_swept(tmp_path):
+    from fgbg_depth.engines.local import SLOT_PREFIX, SlotRing
+    dead = tmp_path / f"{SLOT_PREFIX}999999999-x"
+    dead.write_bytes(b"x")
+    ring = SlotRing(2, (3, 4), tmp_path, shm=str(tmp_path / "no-shm"))  # no /dev/shm: the spill folder
+    try:
+        ring.array[1] = 7
+        assert Path(ring.path).exists() and not dead.exists()
+        assert SlotRing.attach(*ring.spec())[1].sum() == 7 * 12
+    finally:
+        ring.close()
+    assert not Path(ring.path).exists()

@@ -49,6 +49,46 @@ def interp_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
+def resize_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear (triangle-filter) resampling from n_in to n_out samples, antialiased when shrinking as
+    Pillow's BILINEAR is: output i = sum_k weight[i, k] · input[index[i, k]]. Unused taps have weight 0."""
+    scale = n_in / n_out
+    support = max(scale, 1.0)  # the triangle's half-width in input samples
+    centres = (np.arange(n_out) + 0.5) * scale
+    first = np.maximum(np.floor(centres - support).astype(int), 0)
+    taps = int(np.ceil(2 * support)) + 1
+    index = np.minimum(first[:, None] + np.arange(taps)[None, :], n_in - 1)
+    weight = np.maximum(0.0, 1.0 - np.abs((index + 0.5 - centres[:, None]) / support))
+    weight[(first[:, None] + np.arange(taps)[None, :]) > n_in - 1] = 0.0  # clamped duplicates count once
+    weight /= weight.sum(axis=1, keepdims=True)
+    return index.astype(np.int32), weight.astype(np.float32)
+
+
+def metres_to_units(metres, out_size: int, scale: float, quantum: int):
+    """N×h×w metres → N×out×out uint16 depth units: resize with `resize_taps` (elementwise float32
+    products, no matrix unit, so every device rounds alike), then round to multiples of `quantum`
+    units of `scale` metres; non-positive or non-finite depth becomes 0. Backend tensors in and out."""
+    from keras import ops
+    m = ops.cast(metres, "float32")
+    for axis in (1, 2):
+        index, weight = resize_taps(m.shape[axis], out_size)
+        if m.shape[axis] == out_size:
+            continue
+        shape = [1, 1, 1]
+        shape[axis] = out_size
+        acc = None
+        for k in range(index.shape[1]):
+            w = ops.reshape(ops.convert_to_tensor(weight[:, k]), shape)
+            term = ops.take(m, ops.convert_to_tensor(index[:, k]), axis=axis) * w
+            acc = term if acc is None else acc + term
+        m = acc
+    valid = ops.logical_and(ops.isfinite(m), m > 0)
+    steps = ops.round(ops.where(valid, m, 0.0) / np.float32(scale * quantum))
+    top = 65535 // quantum * quantum
+    units = ops.clip(steps * quantum, quantum, top)
+    return ops.cast(ops.where(valid, units, 0.0), "uint16")
+
+
 def depth_norm_to_metres(p):
     """DenseDepth's raw output → metres in [0.1, 10]; works on NumPy arrays and backend tensors."""
     from keras import ops
@@ -67,21 +107,43 @@ def _keras():
     return keras
 
 
-def _upsample_layer_class():
+def align_corners_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two taps and the weight of the second for each output of `interp_matrix(n_in, n_out)`:
+    output i = x[lo[i]] + (x[hi[i]] − x[lo[i]]) · frac[i]."""
+    if n_in == 1 or n_out == 1:
+        zeros = np.zeros(n_out, np.int32)
+        return zeros, zeros, np.zeros(n_out, np.float32)
+    pos = np.arange(n_out) * (n_in - 1) / (n_out - 1)
+    lo = np.minimum(np.floor(pos).astype(np.int32), n_in - 2)
+    return lo, lo + 1, (pos - lo).astype(np.float32)
+
+
+def _upsample_layer_class(mode: str = "gather"):
     keras = _keras()
     from keras import ops
 
     class AlignCornersUpsample2x(keras.layers.Layer):
-        """2× bilinear upsampling with align_corners=True, as two small matrix products (any backend)."""
+        """2× bilinear upsampling with align_corners=True. "gather": two taps per output and a
+        lerp in float32 (one fused elementwise pass on a GPU); "matmul": two small matrix products."""
 
         def call(self, x):
             h, w = x.shape[1], x.shape[2]
             if h is None or w is None:
                 raise ValueError("DenseDepth is built for a fixed input size")
-            ah = ops.cast(ops.convert_to_tensor(interp_matrix(h, 2 * h)), x.dtype)
-            aw = ops.cast(ops.convert_to_tensor(interp_matrix(w, 2 * w)), x.dtype)
-            x = ops.einsum("ih,nhwc->niwc", ah, x)
-            return ops.einsum("jw,niwc->nijc", aw, x)
+            if mode == "matmul":
+                ah = ops.cast(ops.convert_to_tensor(interp_matrix(h, 2 * h)), x.dtype)
+                aw = ops.cast(ops.convert_to_tensor(interp_matrix(w, 2 * w)), x.dtype)
+                x = ops.einsum("ih,nhwc->niwc", ah, x)
+                return ops.einsum("jw,niwc->nijc", aw, x)
+            y = ops.cast(x, "float32")
+            for axis, n in ((1, h), (2, w)):
+                lo, hi, frac = align_corners_taps(n, 2 * n)
+                shape = [1, 1, 1, 1]
+                shape[axis] = 2 * n
+                first = ops.take(y, ops.convert_to_tensor(lo), axis=axis)
+                second = ops.take(y, ops.convert_to_tensor(hi), axis=axis)
+                y = first + (second - first) * ops.reshape(ops.convert_to_tensor(frac), shape)
+            return ops.cast(y, x.dtype)
 
         def compute_output_shape(self, shape):
             return (shape[0], 2 * shape[1], 2 * shape[2], shape[3])
@@ -89,15 +151,16 @@ def _upsample_layer_class():
     return AlignCornersUpsample2x
 
 
-def build_model(input_size=(448, 448), precision: str = "float32"):
-    """The DenseDepth NYU architecture at a fixed input size (multiples of 32), random weights."""
+def build_model(input_size=(448, 448), precision: str = "float32", upsample: str = "gather"):
+    """The DenseDepth NYU architecture at a fixed input size (multiples of 32), random weights.
+    `upsample` picks how the up-blocks interpolate (the same maths; see AlignCornersUpsample2x)."""
     keras = _keras()
     h, w = input_size
     if h % 32 or w % 32 or h < 32 or w < 32:
         raise FgBgError(f"DenseDepth input size must be multiples of 32, got {h}x{w}")
     if precision not in PRECISIONS:
         raise FgBgError(f"precision must be one of {', '.join(PRECISIONS)}")
-    upsample = _upsample_layer_class()
+    upsample = _upsample_layer_class(upsample)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(PRECISIONS[precision])
     try:
@@ -223,25 +286,29 @@ class DenseDepth:
         self.load_report = load_keras2_weights(self.model, self.weights) if model is None else None
         self.weights_sha256 = file_sha256(self.weights) if self.weights else None
         self.batch_size = batch_size or default_batch_size()
-        self._fn = None
+        self._fns: dict = {}
+        self._posts: dict = {}
 
-    def _compiled(self):
-        """One compiled function of a fixed-shape uint8 batch → metres, for the active backend."""
-        if self._fn is not None:
-            return self._fn
+    def _compiled(self, post=None):
+        """One compiled function of a fixed-shape uint8 batch → metres (or `post(metres)`), for the
+        active backend; one per post-processing, made once."""
+        key = post
+        if key in self._fns:
+            return self._fns[key]
         keras = _keras()
         from keras import ops
         model = self.model
+        finish = post or (lambda m: m)
 
         def forward(x_uint8):
             x = ops.cast(x_uint8, "float32") / 255.0
-            return ops.squeeze(depth_norm_to_metres(model(x, training=False)), -1)
+            return finish(ops.squeeze(depth_norm_to_metres(model(x, training=False)), -1))
 
         backend = keras.backend.backend()
         if backend == "tensorflow":
             import tensorflow as tf
             gpu = bool(tf.config.list_physical_devices("GPU"))
-            self._fn = tf.function(forward, jit_compile=gpu, reduce_retracing=True)
+            fn = tf.function(forward, jit_compile=gpu, reduce_retracing=True)
         elif backend == "jax":
             import jax
             trainable = [v.value for v in model.trainable_variables]
@@ -251,47 +318,81 @@ class DenseDepth:
             def run(tv, ntv, x_uint8):
                 x = x_uint8.astype("float32") / 255.0
                 y, _ = model.stateless_call(tv, ntv, x, training=False)
-                return ops.squeeze(depth_norm_to_metres(y), -1)
+                return finish(ops.squeeze(depth_norm_to_metres(y), -1))
 
-            self._fn = lambda x: run(trainable, frozen, x)
+            def fn(x):
+                return run(trainable, frozen, x)
         else:
             import torch
 
-            def run(x):
+            def fn(x):
                 with torch.no_grad():
                     return forward(x)
+        self._fns[key] = fn
+        return fn
 
-            self._fn = run
-        return self._fn
+    def _units_post(self, out_size: int, scale: float, quantum: int):
+        key = (out_size, float(scale), int(quantum))
+        if key not in self._posts:
+            self._posts[key] = lambda m: metres_to_units(m, *key)
+        return self._posts[key]
 
-    def predict(self, images: np.ndarray, masks=None) -> np.ndarray:
+    def _check(self, images) -> np.ndarray:
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (*self.input_size, 3):
             raise ValueError(f"expected uint8 N×{self.input_size[0]}×{self.input_size[1]}×3, got "
                              f"{images.dtype} {images.shape}")
+        return images
+
+    def dispatch(self, batch: np.ndarray, post=None):
+        """Start one batch (at most batch_size rows; padded to the compiled shape) on the device and
+        return at once; `fetch` waits for it. `batch` must stay unchanged until then."""
+        batch = self._check(batch)
+        n = len(batch)
+        if not 0 < n <= self.batch_size:
+            raise ValueError(f"a dispatched batch holds 1 to {self.batch_size} images, got {n}")
+        if n < self.batch_size:
+            batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), np.uint8)])
+        return n, self._compiled(post)(batch)
+
+    @staticmethod
+    def fetch(handle) -> np.ndarray:
         from keras import ops
-        fn = self._compiled()
-        out = np.empty((len(images), *self.output_size), dtype=np.float32)
-        b = self.batch_size
+        n, result = handle
+        return ops.convert_to_numpy(result)[:n]
+
+    def dispatch_units(self, batch: np.ndarray, out_size: int, scale: float, quantum: int):
+        """`dispatch`, with depth returned as uint16 units at out_size×out_size (see `metres_to_units`):
+        the resize and rounding run on the device, and a quarter of the bytes come back."""
+        return self.dispatch(batch, self._units_post(out_size, scale, quantum))
+
+    def _run_all(self, images, post, out: np.ndarray) -> np.ndarray:
         in_flight: deque = deque()  # results not yet fetched: the device works on the next batch meanwhile
+        b = self.batch_size
         for start in range(0, len(images), b):
-            chunk = images[start:start + b]
-            n = len(chunk)
-            if n < b:  # pad to the compiled batch shape
-                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), np.uint8)])
-            in_flight.append((start, n, fn(chunk)))
+            in_flight.append((start, self.dispatch(images[start:start + b], post)))
             if len(in_flight) > 2:
-                first, count, result = in_flight.popleft()
-                out[first:first + count] = ops.convert_to_numpy(result)[:count]
-        for first, count, result in in_flight:
-            out[first:first + count] = ops.convert_to_numpy(result)[:count]
+                first, handle = in_flight.popleft()
+                out[first:first + handle[0]] = self.fetch(handle)
+        for first, handle in in_flight:
+            out[first:first + handle[0]] = self.fetch(handle)
         return out
+
+    def predict(self, images: np.ndarray, masks=None) -> np.ndarray:
+        images = self._check(images)
+        return self._run_all(images, None, np.empty((len(images), *self.output_size), dtype=np.float32))
+
+    def predict_units(self, images: np.ndarray, out_size: int, scale: float, quantum: int) -> np.ndarray:
+        """uint8 N×H×W×3 → uint16 N×out_size×out_size depth units (`metres_to_units` on the device)."""
+        images = self._check(images)
+        return self._run_all(images, self._units_post(out_size, scale, quantum),
+                             np.empty((len(images), out_size, out_size), dtype=np.uint16))
 
     def describe(self) -> dict:
         return {"backend": "densedepth", "weights": os.path.basename(self.weights or ""),
                 "weights_sha256": self.weights_sha256, "precision": self.precision,
                 "input_size": list(self.input_size), "output_size": list(self.output_size),
-                "max_m": 10.0}
+                "max_m": 10.0, "postprocess": "resize_taps + rounding on the device"}
 
 
 def default_batch_size() -> int:
@@ -299,10 +400,10 @@ def default_batch_size() -> int:
         import keras
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
-            return 64 if tf.config.list_physical_devices("GPU") else 4
+            return 128 if tf.config.list_physical_devices("GPU") else 4
         if keras.backend.backend() == "jax":
             import jax
-            return 64 if jax.default_backend() == "gpu" else 4
+            return 128 if jax.default_backend() == "gpu" else 4
     except Exception:
         pass
     return 4

@@ -18,18 +18,11 @@ from typing import Iterable, Iterator
 
 from ..errors import FgBgError
 from ..plan import ShardSpec
-from ..worker import Job, ShardWorker
+from ..worker import Job, ShapeOnly, ShardWorker
 
 CHUNK_ROWS = 512  # rows per Ray Data row: large enough that task overhead is small
 MODEL_CHUNK_ROWS = 128  # with a depth model, chunks carry composites at the model's size to the actors
 _WORKERS: dict[tuple[str, str], ShardWorker] = {}
-
-
-class _ShapeOnly:
-    """Stands in for the depth backend where only its input size is needed (no model is loaded)."""
-
-    def __init__(self, input_size):
-        self.input_size = tuple(input_size) if input_size else None
 
 
 def _worker(job: Job, role: str) -> ShardWorker:
@@ -37,7 +30,7 @@ def _worker(job: Job, role: str) -> ShardWorker:
     key = (job.fingerprint, role)
     if key not in _WORKERS:
         # a model is loaded only by the depth actors; a prior (planar) is cheap enough for every task
-        shape = _ShapeOnly(job.depth_options.get("input_size")) if job.depth == "densedepth" else None
+        shape = ShapeOnly(job.depth_options.get("input_size")) if job.depth == "densedepth" else None
         _WORKERS[key] = ShardWorker(job, backend=shape)
     return _WORKERS[key]
 
@@ -45,12 +38,14 @@ def _worker(job: Job, role: str) -> ShardWorker:
 def _compose(row: dict, job: Job) -> dict:
     chunk = json.loads(row["chunk"])
     worker = _worker(job, "compose")
+    worker.stage_seconds = {}
     ids = job.plan.split_ids(chunk["split"])[chunk["start"]:chunk["stop"]]
     made, inputs = worker.compose_batch(ids)
     piece = worker.encode_images(ids, made)
     if job.with_depth and job.depth != "densedepth":  # a prior without a model: no actor needed
         worker.encode_depth(piece, worker.depth_units(*inputs))
         inputs = None
+    piece.add_seconds(worker.stage_seconds)
     return {"chunk": row["chunk"], "payload": pickle.dumps((piece, inputs), protocol=5)}
 
 
@@ -62,7 +57,9 @@ class _DepthActor:
 
     def __call__(self, row: dict) -> dict:
         piece, inputs = pickle.loads(row["payload"])
+        self.worker.stage_seconds = {}
         self.worker.encode_depth(piece, self.worker.depth_units(*inputs))
+        piece.add_seconds(self.worker.stage_seconds)
         return {"chunk": row["chunk"], "payload": pickle.dumps((piece, None), protocol=5)}
 
 
