@@ -182,15 +182,23 @@ class Prepared:
     recipe: dict
 
 
-def prepare(opts: GenerateOptions) -> Prepared:
-    """Check the arguments, validate the inputs, load the depth backend: everything before writing."""
+def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
+    """Check the arguments, validate the inputs, load the depth backend: everything before writing.
+    With `load_model=False` (a Ray driver, whose actors load their own) a model's weights file is
+    only checked and described: the driver holds no copy of the model, nor any GPU memory."""
     check_options(opts)
     depth, weights, note = resolve_depth(opts.depth, opts.depth_weights)
     inputs = load_inputs(opts.backgrounds, opts.foregrounds)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
-    backend = _make_backend(depth, weights, opts)
-    depth_info = backend.describe() if backend is not None else {"backend": "none"}
+    if depth == "densedepth" and not load_model:
+        from .depth import densedepth
+        densedepth.check_weights_file(weights)
+        backend = None
+        depth_info = densedepth.describe(weights, opts.precision, (opts.depth_input_size, opts.depth_input_size))
+    else:
+        backend = _make_backend(depth, weights, opts)
+        depth_info = backend.describe() if backend is not None else {"backend": "none"}
     rec = recipe(opts, inputs, depth, depth_info, plan)
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=depth, out=str(opts.out), fingerprint=fingerprint_of(rec),
@@ -203,7 +211,7 @@ def prepare(opts: GenerateOptions) -> Prepared:
 def generate(opts: GenerateOptions) -> dict:
     """Run (or resume) a generation; returns the summary that stats.json and the card are made from."""
     t0 = time.perf_counter()
-    prep = prepare(opts)
+    prep = prepare(opts, load_model=opts.engine != "ray")  # Ray's depth actors load their own
     job, plan, backend, note = prep.job, prep.job.plan, prep.backend, prep.note
     out = Path(opts.out)
     resuming = check_out_folder(out, prep.recipe, job.fingerprint)

@@ -203,22 +203,54 @@ def _examples(items, k=3) -> str:
     return ", ".join(items[:k]) + more
 
 
+def _open_weights(path: Path):
+    import h5py
+    if not path.is_file():
+        raise WeightFileError(f"DenseDepth weights '{path}' not found; fetch them with `fgbg-depth weights fetch`")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise WeightFileError(f"cannot read '{path}' as HDF5 ({str(exc).splitlines()[0][:80]}); the file is "
+                              "truncated or not a Keras weights file: fetch it again") from None
+
+
+def check_weights_file(path) -> None:
+    """A quick look, without building the model, for a process that will not run it (a Ray driver):
+    the file is a Keras save of the full-width model. `load_keras2_weights` checks every tensor."""
+    path = Path(path)
+    with _open_weights(path) as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        names = _attr_list(root, "layer_names")
+        if names is None:
+            raise WeightFileError(f"'{path}' is HDF5 but not a Keras save (no layer_names attribute)")
+        try:
+            group = root["conv2"]
+            kernel_name = next(n for n in _attr_list(group, "weight_names") or [] if _short(n) == "kernel")
+            kernel = tuple(group[kernel_name].shape)
+        except (KeyError, OSError, ValueError, StopIteration):
+            raise WeightFileError(f"'{path}' is not the DenseDepth NYU model (no conv2 kernel)") from None
+    if kernel != (1, 1, ENCODER_FILTERS, ENCODER_FILTERS):
+        hint = " This is the half-width DenseDepth variant; the released nyu.h5 has the full-width decoder." \
+            if kernel == (1, 1, ENCODER_FILTERS, ENCODER_FILTERS // 2) else ""
+        raise WeightFileError(f"'{path}' is not the DenseDepth NYU model (conv2 kernel {kernel}).{hint}")
+
+
+def describe(weights, precision: str, input_size, weights_sha256: str | None = None) -> dict:
+    """What the card and the run's fingerprint record about a DenseDepth backend."""
+    return {"backend": "densedepth", "weights": os.path.basename(weights or ""),
+            "weights_sha256": weights_sha256 or (file_sha256(weights) if weights else None), "precision": precision,
+            "input_size": list(input_size), "output_size": [input_size[0] // 2, input_size[1] // 2],
+            "max_m": 10.0, "postprocess": "resize_taps + rounding on the device"}
+
+
 def load_keras2_weights(model, path) -> dict:
     """Copy every weight of a Keras 2 HDF5 save into `model`, by layer name and weight short name.
 
     Fails (WeightFileError) unless every layer of the model that has weights was filled, every
     shape matched, and the file holds nothing the model lacks. Returns a small report.
     """
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise WeightFileError(f"DenseDepth weights '{path}' not found; fetch them with `fgbg-depth weights fetch`")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise WeightFileError(f"cannot read '{path}' as HDF5 ({str(exc).splitlines()[0][:80]}); the file is "
-                              "truncated or not a Keras weights file: fetch it again") from None
+    f = _open_weights(path)
     by_name = {layer.name: layer for layer in model.layers if layer.weights}
     loaded: set[str] = set()
     shape_errors: list[str] = []
@@ -389,10 +421,7 @@ class DenseDepth:
                              np.empty((len(images), out_size, out_size), dtype=np.uint16))
 
     def describe(self) -> dict:
-        return {"backend": "densedepth", "weights": os.path.basename(self.weights or ""),
-                "weights_sha256": self.weights_sha256, "precision": self.precision,
-                "input_size": list(self.input_size), "output_size": list(self.output_size),
-                "max_m": 10.0, "postprocess": "resize_taps + rounding on the device"}
+        return describe(self.weights, self.precision, self.input_size, self.weights_sha256)
 
 
 def default_batch_size() -> int:
