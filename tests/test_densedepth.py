@@ -268,3 +268,39 @@ def test_slot_files_of_killed_runs_are_swept(tmp_path):
     finally:
         ring.close()
     assert not Path(ring.path).exists()
+
+
+def test_out_of_device_memory_is_one_clear_line_and_the_batch_can_be_set(tmp_path, weights_file, small_inputs,
+                                                                          monkeypatch):
+    from fgbg_depth.depth.densedepth import default_batch_size
+    from fgbg_depth.errors import FgBgError
+    from fgbg_depth.generate import GenerateOptions, generate
+    monkeypatch.setenv("FGBG_DEPTH_BATCH", "3")
+    assert default_batch_size() == 3
+    path, _ = weights_file
+    backend = get_backend("densedepth", weights=str(path), input_size=SIZE)
+    assert backend.batch_size == 3
+
+    def exhausted(post=None):
+        def run(x):
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9.1GiB.")
+        return run
+
+    monkeypatch.setattr(backend, "_compiled", exhausted)
+    with pytest.raises(FgBgError, match="out of device memory at batch size 3.*FGBG_DEPTH_BATCH"):
+        backend.predict(np.zeros((2, *SIZE, 3), np.uint8))
+    monkeypatch.setenv("FGBG_DEPTH_BATCH", "many")
+    with pytest.raises(FgBgError, match="positive whole number"):
+        default_batch_size()
+    # the pool-fed engine stops with that line and leaves no shared-memory slots behind
+    monkeypatch.setenv("FGBG_DEPTH_BATCH", "3")
+    import fgbg_depth.generate as gen
+    monkeypatch.setattr(gen, "_make_backend", lambda *a, **k: backend)
+    bgs, fgs = small_inputs
+    with pytest.raises(FgBgError, match="out of device memory"):
+        generate(GenerateOptions(out=str(tmp_path / "out"), backgrounds=str(bgs), foregrounds=str(fgs), placements=1,
+                                 size=40, depth="densedepth", depth_weights=str(path), depth_input_size=SIZE[0],
+                                 workers=2, progress=False))
+    import os
+    for folder in (Path("/dev/shm"), tmp_path / "out" / ".fgbg-depth" / "tmp"):
+        assert not list(folder.glob(f"fgbg-depth-slots-{os.getpid()}-*"))
