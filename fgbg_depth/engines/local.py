@@ -36,6 +36,7 @@ from ..worker import STATE_DIR, Job, Piece, ShapeOnly, ShardWorker
 _worker: ShardWorker | None = None
 _slots: np.ndarray | None = None
 SLOT_PREFIX = "fgbg-depth-slots-"
+MAX_FEEDING = 32  # batches being composited for the model at once, at most
 
 
 def _init(job: Job, slots: tuple | None = None) -> None:
@@ -228,7 +229,9 @@ def _run_fed(job: Job, specs: list[ShardSpec], workers: int, backend) -> Iterato
     chunks = deque((spec, part, start, min(start + batch, spec.stop))
                    for spec in specs for part, start in enumerate(range(spec.start, spec.stop, batch)))
     parts = {(s.split, s.index): len(range(s.start, s.stop, batch)) for s in specs}
-    ring = SlotRing(workers + 4, (batch, *backend.input_size, 3), Path(job.out) / STATE_DIR / "tmp")
+    # one slot per composing worker (a GPU needs ~8 cores' composites; more slots only hold memory:
+    # 77 MB each at batch 128 and 448 px) and 4 for the batches at the model
+    ring = SlotRing(min(workers, MAX_FEEDING) + 4, (batch, *backend.input_size, 3), Path(job.out) / STATE_DIR / "tmp")
     model = _ModelThread(backend, job)
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(job, ring.spec()))
