@@ -159,7 +159,12 @@ class ShardWorker:
         return out
 
     def _clock(self, stage: str, t0: float) -> None:
-        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - t0
+        add_times(self.stage_seconds, {stage: time.perf_counter() - t0})
+
+    def take_seconds(self) -> dict:
+        """The stage times clocked since the last take (or write), and a fresh clock."""
+        taken, self.stage_seconds = self.stage_seconds, {}
+        return taken
 
     # -- encoded pieces of a shard --------------------------------------------------------------
     def encode_images(self, batch, made) -> Piece:
@@ -192,8 +197,7 @@ class ShardWorker:
         depth_acc = stats.empty(1)
         bg_uses: dict[int, int] = {}
         for piece in pieces:  # stage times of pieces made in other processes count for this shard
-            for stage, seconds in piece.seconds.items():
-                self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+            add_times(self.stage_seconds, piece.seconds)
             hist_fg += piece.hist_fg_bg
             hist_mask += piece.hist_mask
             if job.with_depth:
@@ -284,9 +288,14 @@ class Piece:
     seconds: dict = field(default_factory=dict)  # stage times spent on it away from the shard's writer
 
     def add_seconds(self, stage_seconds: dict) -> Piece:
-        for stage, seconds in stage_seconds.items():
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        add_times(self.seconds, stage_seconds)
         return self
+
+
+def add_times(into: dict, more: dict) -> None:
+    """Add per-stage seconds into a running total."""
+    for stage, seconds in more.items():
+        into[stage] = into.get(stage, 0.0) + seconds
 
 
 class ShapeOnly:

@@ -31,22 +31,31 @@ PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mi
 MIN_DEPTH_NORM, MAX_DEPTH_NORM = 10.0, 1000.0
 
 
+HALF_WIDTH_HINT = " This is the half-width DenseDepth variant; the released nyu.h5 has the full-width decoder."
+
+
 class WeightFileError(FgBgError):
     """The weights file cannot be used; the message says what was found."""
 
 
 def interp_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) matrix of 1-D linear interpolation with align_corners=True."""
+    lo, hi, frac = align_corners_taps(n_in, n_out)
     m = np.zeros((n_out, n_in), dtype=np.float32)
-    if n_in == 1 or n_out == 1:
-        m[:, 0] = 1.0
-        return m
-    pos = np.arange(n_out) * (n_in - 1) / (n_out - 1)
-    lo = np.minimum(np.floor(pos).astype(int), n_in - 2)
-    frac = (pos - lo).astype(np.float32)
-    m[np.arange(n_out), lo] = 1.0 - frac
-    m[np.arange(n_out), lo + 1] += frac
+    m[np.arange(n_out), lo] += 1.0 - frac
+    m[np.arange(n_out), hi] += frac
     return m
+
+
+def align_corners_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two taps and the weight of the second for each output of linear interpolation with
+    align_corners=True: output i = x[lo[i]] + (x[hi[i]] − x[lo[i]]) · frac[i]."""
+    if n_in == 1 or n_out == 1:
+        zeros = np.zeros(n_out, np.int32)
+        return zeros, zeros, np.zeros(n_out, np.float32)
+    pos = np.arange(n_out) * (n_in - 1) / (n_out - 1)
+    lo = np.minimum(np.floor(pos).astype(np.int32), n_in - 2)
+    return lo, lo + 1, (pos - lo).astype(np.float32)
 
 
 def resize_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,9 +66,10 @@ def resize_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     centres = (np.arange(n_out) + 0.5) * scale
     first = np.maximum(np.floor(centres - support).astype(int), 0)
     taps = int(np.ceil(2 * support)) + 1
-    index = np.minimum(first[:, None] + np.arange(taps)[None, :], n_in - 1)
+    wanted = first[:, None] + np.arange(taps)[None, :]
+    index = np.minimum(wanted, n_in - 1)
     weight = np.maximum(0.0, 1.0 - np.abs((index + 0.5 - centres[:, None]) / support))
-    weight[(first[:, None] + np.arange(taps)[None, :]) > n_in - 1] = 0.0  # clamped duplicates count once
+    weight[wanted > n_in - 1] = 0.0  # clamped duplicates count once
     weight /= weight.sum(axis=1, keepdims=True)
     return index.astype(np.int32), weight.astype(np.float32)
 
@@ -71,9 +81,9 @@ def metres_to_units(metres, out_size: int, scale: float, quantum: int):
     from keras import ops
     m = ops.cast(metres, "float32")
     for axis in (1, 2):
-        index, weight = resize_taps(m.shape[axis], out_size)
         if m.shape[axis] == out_size:
             continue
+        index, weight = resize_taps(m.shape[axis], out_size)
         shape = [1, 1, 1]
         shape[axis] = out_size
         acc = None
@@ -105,17 +115,6 @@ def _keras():
     if int(keras.__version__.split(".")[0]) < 3:
         raise FgBgError(f"DenseDepth needs Keras 3, found {keras.__version__}")
     return keras
-
-
-def align_corners_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The two taps and the weight of the second for each output of `interp_matrix(n_in, n_out)`:
-    output i = x[lo[i]] + (x[hi[i]] − x[lo[i]]) · frac[i]."""
-    if n_in == 1 or n_out == 1:
-        zeros = np.zeros(n_out, np.int32)
-        return zeros, zeros, np.zeros(n_out, np.float32)
-    pos = np.arange(n_out) * (n_in - 1) / (n_out - 1)
-    lo = np.minimum(np.floor(pos).astype(np.int32), n_in - 2)
-    return lo, lo + 1, (pos - lo).astype(np.float32)
 
 
 def _upsample_layer_class(mode: str = "gather"):
@@ -230,8 +229,7 @@ def check_weights_file(path) -> None:
         except (KeyError, OSError, ValueError, StopIteration):
             raise WeightFileError(f"'{path}' is not the DenseDepth NYU model (no conv2 kernel)") from None
     if kernel != (1, 1, ENCODER_FILTERS, ENCODER_FILTERS):
-        hint = " This is the half-width DenseDepth variant; the released nyu.h5 has the full-width decoder." \
-            if kernel == (1, 1, ENCODER_FILTERS, ENCODER_FILTERS // 2) else ""
+        hint = HALF_WIDTH_HINT if kernel == (1, 1, ENCODER_FILTERS, ENCODER_FILTERS // 2) else ""
         raise WeightFileError(f"'{path}' is not the DenseDepth NYU model (conv2 kernel {kernel}).{hint}")
 
 
@@ -291,7 +289,7 @@ def load_keras2_weights(model, path) -> dict:
     if shape_errors or unknown or missing:
         hint = ""
         if any(e.startswith("conv2/kernel (1, 1, 1664, 832)") for e in shape_errors):
-            hint = " This is the half-width DenseDepth variant; the released nyu.h5 has the full-width decoder."
+            hint = HALF_WIDTH_HINT
         parts = []
         if shape_errors:
             parts.append(f"{len(shape_errors)} shape mismatches: {_examples(shape_errors)}")

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -149,24 +149,18 @@ def _room(folder: str, size: int) -> bool:
 
 def _compose_into(split: str, start: int, stop: int, slot: int) -> Piece:
     """Composite one batch; its model inputs go to `slot`, the encoded rows come back."""
-    worker = _worker
-    worker.stage_seconds = {}
-    ids = worker.job.plan.split_ids(split)[start:stop]
-    made, (images, _) = worker.compose_batch(ids)
+    # every task here hands its stage times on with its piece (take_seconds), so each starts at zero
+    ids = _worker.job.plan.split_ids(split)[start:stop]
+    made, (images, _) = _worker.compose_batch(ids)
     _slots[slot, :len(ids)] = images
-    piece = worker.encode_images(ids, made)
-    return piece.add_seconds(worker.stage_seconds)
+    return _worker.encode_images(ids, made).add_seconds(_worker.take_seconds())
 
 
 def _encode_depth(piece: Piece, units: np.ndarray) -> Piece:
-    worker = _worker
-    worker.stage_seconds = {}
-    worker.encode_depth(piece, units)
-    return piece.add_seconds(worker.stage_seconds)
+    return _worker.encode_depth(piece, units).add_seconds(_worker.take_seconds())
 
 
 def _write(spec: ShardSpec, pieces: list[Piece]) -> dict:
-    _worker.stage_seconds = {}
     return _worker.write(spec, *_worker.table_from(pieces))
 
 
@@ -228,7 +222,7 @@ def _run_fed(job: Job, specs: list[ShardSpec], workers: int, backend) -> Iterato
     batch = int(backend.batch_size)
     chunks = deque((spec, part, start, min(start + batch, spec.stop))
                    for spec in specs for part, start in enumerate(range(spec.start, spec.stop, batch)))
-    parts = {(s.split, s.index): len(range(s.start, s.stop, batch)) for s in specs}
+    parts = Counter((spec.split, spec.index) for spec, *_ in chunks)
     # one slot per composing worker (a GPU needs ~8 cores' composites; more slots only hold memory:
     # 77 MB each at batch 128 and 448 px) and 4 for the batches at the model
     ring = SlotRing(min(workers, MAX_FEEDING) + 4, (batch, *backend.input_size, 3), Path(job.out) / STATE_DIR / "tmp")

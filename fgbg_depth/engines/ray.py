@@ -37,15 +37,14 @@ def _worker(job: Job, role: str) -> ShardWorker:
 
 def _compose(row: dict, job: Job) -> dict:
     chunk = json.loads(row["chunk"])
-    worker = _worker(job, "compose")
-    worker.stage_seconds = {}
+    worker = _worker(job, "compose")  # each task hands its stage times on with its piece (take_seconds)
     ids = job.plan.split_ids(chunk["split"])[chunk["start"]:chunk["stop"]]
     made, inputs = worker.compose_batch(ids)
     piece = worker.encode_images(ids, made)
     if job.with_depth and job.depth != "densedepth":  # a prior without a model: no actor needed
         worker.encode_depth(piece, worker.depth_units(*inputs))
         inputs = None
-    piece.add_seconds(worker.stage_seconds)
+    piece.add_seconds(worker.take_seconds())
     return {"chunk": row["chunk"], "payload": pickle.dumps((piece, inputs), protocol=5)}
 
 
@@ -57,9 +56,7 @@ class _DepthActor:
 
     def __call__(self, row: dict) -> dict:
         piece, inputs = pickle.loads(row["payload"])
-        self.worker.stage_seconds = {}
-        self.worker.encode_depth(piece, self.worker.depth_units(*inputs))
-        piece.add_seconds(self.worker.stage_seconds)
+        self.worker.encode_depth(piece, self.worker.depth_units(*inputs)).add_seconds(self.worker.take_seconds())
         return {"chunk": row["chunk"], "payload": pickle.dumps((piece, None), protocol=5)}
 
 
