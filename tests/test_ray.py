@@ -1,6 +1,9 @@
 """`--engine ray` on a local Ray with 2 CPUs writes exactly what `--engine local` writes."""
 
 import json
+import socket
+import time
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +80,13 @@ def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_pat
     monkeypatch.setattr(densedepth, "build_model", no_model)
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     ray_out = tmp_path / "ray"
+    import ray.data
+    context = ray.data.DataContext.get_current()
+    settings = (context.enable_progress_bars, context.execution_options.preserve_order)
     generate(GenerateOptions(out=str(ray_out), engine="ray", **common))
+    # the run's settings went on its datasets' own copies of the context, not on the caller's
+    assert ray.data.DataContext.get_current() is context
+    assert (context.enable_progress_bars, context.execution_options.preserve_order) == settings
     assert len(shard_hashes(local)) >= 3
     assert shard_hashes(ray_out) == shard_hashes(local)
     for name in ("README.md", "stats.json"):
@@ -98,3 +107,80 @@ def test_ray_driver_refuses_a_half_width_weights_file_before_starting_ray(tmp_pa
     assert res.returncode != 0
     assert "half-width" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def _ray_processes() -> set[int]:
+    """Pids of Ray's own processes on this machine (raylet, GCS, agents, workers)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"ray::" in cmd or b"/ray/core/src/ray/" in cmd or b"ray/_private/workers/" in cmd:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().split(") ")[1][0] != "Z"  # zombies are gone
+    except (OSError, IndexError):
+        return False
+
+
+def test_private_ray_is_stopped_with_all_its_processes(tmp_path, small_inputs):
+    """The private Ray is stopped fast (the raylet stops its agents and workers, the rest is
+    killed): nothing of it may outlive the command."""
+    before = _ray_processes()
+    bgs, fgs = small_inputs
+    res = run_cli("generate", "--out", tmp_path / "out", "--backgrounds", bgs, "--foregrounds", fgs,
+                  "--placements", "4", "--size", "40", "--workers", "2", "--engine", "ray", "--quiet",
+                  env={"RAY_USAGE_STATS_ENABLED": "0"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Progress bars" not in res.stderr
+    deadline = time.monotonic() + 15
+    left = {p for p in _ray_processes() - before if _alive(p)}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = {p for p in left if _alive(p)}
+    assert not left, [(Path("/proc") / str(p) / "cmdline").read_bytes()[:80] for p in left]
+
+
+@pytest.mark.parametrize("how", ["flag", "RAY_ADDRESS"])
+def test_unreachable_ray_address_is_one_line_at_once(tmp_path, small_inputs, how):
+    """Ray itself retries an address nobody answers for many minutes; `ray job submit` passes the
+    cluster as $RAY_ADDRESS, which is honoured like --ray-address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"  # closed again below: nothing listens there
+    bgs, fgs = small_inputs
+    args = ["generate", "--out", tmp_path / "out", "--backgrounds", bgs, "--foregrounds", fgs, "--engine", "ray",
+            "--quiet"]
+    res = run_cli(*args, *(["--ray-address", address] if how == "flag" else []),
+                  env={"RAY_ADDRESS": address} if how == "RAY_ADDRESS" else None, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == f"fgbg-depth: error: cannot reach Ray at {address} (Connection refused)"
+    assert "Traceback" not in res.stderr
+
+
+def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs):
+    """A depth actor that cannot load its model (here: a bad FGBG_DEPTH_BATCH, read where the model
+    loads) stops the run with that reason in one line, not Ray's wrapping of it."""
+    pytest.importorskip("keras")
+    import numpy as np
+    from keras2_h5 import model_layers, write_keras2_h5
+
+    from fgbg_depth.depth import densedepth
+    weights = tmp_path / "nyu.h5"
+    write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    bgs, fgs = small_inputs
+    res = run_cli("generate", "--out", tmp_path / "out", "--backgrounds", bgs, "--foregrounds", fgs,
+                  "--placements", "2", "--size", "40", "--depth", "densedepth", "--depth-weights", weights,
+                  "--depth-input-size", "64", "--workers", "2", "--engine", "ray", "--quiet",
+                  env={"RAY_USAGE_STATS_ENABLED": "0", "FGBG_DEPTH_BATCH": "many"})
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert res.stderr.strip().splitlines()[-1] == ("fgbg-depth: error: FGBG_DEPTH_BATCH must be a positive whole "
+                                                   "number, got 'many'")
+    assert "Traceback" not in res.stderr
