@@ -118,7 +118,7 @@ def _ray_processes() -> set[int]:
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            if b"ray::" in cmd or b"/ray/core/src/ray/" in cmd or b"ray/_private/workers/" in cmd:
+            if b"ray::" in cmd or b"site-packages/ray/" in cmd:
                 found.add(int(entry.name))
     return found
 

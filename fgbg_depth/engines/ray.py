@@ -168,9 +168,10 @@ def _probe(address: str, timeout: float = 10.0) -> None:
 
 def _start_private(ray, workers: int):
     """A one-machine Ray for this run alone: its head node without the services such a run never
-    uses (dashboard, autoscaler monitor, log forwarding), and stopped without waiting for graceful
-    exits, since every shard is already written atomically: on 2 cores 1.65 s instead of 3.2 s to
-    start and 0.3 s instead of 1.35 s to stop. Built on Ray's node class; a Ray whose internals differ gets plain ray.init."""
+    uses (dashboard, autoscaler monitor, log forwarding), and stopped without the one-by-one graceful
+    waits of ray.shutdown, since every shard is already written atomically. On 2 cores: 1.65 s
+    instead of 3.2 s to start, 0.3 s instead of 1.35 s to stop. Built on Ray's internal node class;
+    a Ray whose internals differ gets plain ray.init."""
     try:
         from ray._private import services
         from ray._private.node import Node
