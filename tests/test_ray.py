@@ -184,3 +184,35 @@ def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs)
     assert res.stderr.strip().splitlines()[-1] == ("fgbg-depth: error: FGBG_DEPTH_BATCH must be a positive whole "
                                                    "number, got 'many'")
     assert "Traceback" not in res.stderr
+
+
+def _read(pid: int, name: str) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / name).read_bytes()
+    except OSError:
+        return b""
+
+
+def test_private_ray_requires_the_auth_token_as_ray_init_would():
+    """Its GCS and raylet listen on every interface: they must run in token mode, as a cluster
+    started by plain ray.init does."""
+    import os
+
+    import ray
+
+    from fgbg_depth.engines.ray import _start_private
+    saved = os.environ.pop("RAY_AUTH_MODE", None)
+    before = _ray_processes()
+    stop = _start_private(ray, 1)
+    try:
+        started = _ray_processes() - before
+        servers = [p for p in started if b"gcs_server" in _read(p, "cmdline") or b"raylet/raylet" in _read(p, "cmdline")]
+        assert len(servers) == 2
+        for pid in servers:
+            assert b"RAY_AUTH_MODE=token" in _read(pid, "environ").split(b"\0")
+        assert ray.get(ray.remote(lambda: 41 + 1).remote()) == 42
+    finally:
+        stop()
+        os.environ.pop("RAY_AUTH_MODE", None)
+        if saved is not None:
+            os.environ["RAY_AUTH_MODE"] = saved

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import os
 import pickle
 import socket
@@ -174,6 +175,7 @@ def _start_private(ray, workers: int):
     a Ray whose internals differ gets plain ray.init."""
     try:
         from ray._private import services
+        from ray._private.authentication import authentication_token_setup as auth
         from ray._private.node import Node
         from ray._private.parameter import RayParams
 
@@ -181,6 +183,11 @@ def _start_private(ray, workers: int):
             def start_api_server(self, **_):  # the dashboard and job API: not started
                 return None
 
+        # as ray.init does for a new cluster: its ports listen on every interface, so clients need
+        # the token (~/.ray/auth_token, made if missing) unless RAY_AUTH_MODE says otherwise
+        logging.getLogger(auth.__name__).setLevel(logging.ERROR)  # the README says so, not each run
+        auth.enable_token_auth_by_default()
+        auth.ensure_token_if_auth_enabled(None, create_token_if_missing=True)
         params = RayParams(node_ip_address=services.resolve_ip_for_localhost("127.0.0.1"), num_cpus=workers,
                            include_dashboard=False, no_monitor=True, include_log_monitor=False)
         head = _Head(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
@@ -215,7 +222,6 @@ def _stop_head(head) -> None:
 
 
 def _run(ray, job: Job, specs: list[ShardSpec], local: bool = False) -> Iterator[dict]:
-    import logging
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
     if job.depth != "densedepth":
