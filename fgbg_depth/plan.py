@@ -79,6 +79,12 @@ class ShardSpec:
     def rows(self) -> int:
         return self.stop - self.start
 
+    def batches(self, size: int) -> list[tuple[int, int, int]]:
+        """(part, start, stop) positions of the shard's batches: every `size` rows from its start.
+        Every engine cuts here, so a model sees the same batches whoever feeds it."""
+        return [(part, start, min(start + size, self.stop))
+                for part, start in enumerate(range(self.start, self.stop, size))]
+
 
 @dataclass(frozen=True)
 class Plan:

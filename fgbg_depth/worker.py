@@ -232,13 +232,13 @@ class ShardWorker:
         side thread (on the GPU, when there is one) while this thread encodes batch i and composites
         batch i+1."""
         job = self.job
-        ids = job.plan.split_ids(spec.split)[spec.start:spec.stop]
+        ids = job.plan.split_ids(spec.split)
         batch_size = getattr(self.backend, "batch_size", DEPTH_BATCH) if job.with_depth else DEPTH_BATCH
         pieces: list[Piece] = []
         with ThreadPoolExecutor(1, thread_name_prefix="depth") as depth_thread:
             pending = None
-            for start in range(0, len(ids), batch_size):
-                batch = ids[start:start + batch_size]
+            for _, start, stop in spec.batches(batch_size):
+                batch = ids[start:stop]
                 made, inputs = self.compose_batch(batch)
                 depth = depth_thread.submit(self.depth_units, *inputs) if job.with_depth else None
                 piece = self.encode_images(batch, made)

@@ -1,6 +1,7 @@
 """`--engine ray` on a local Ray with 2 CPUs writes exactly what `--engine local` writes."""
 
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -109,25 +110,23 @@ def test_ray_driver_refuses_a_half_width_weights_file_before_starting_ray(tmp_pa
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def _read(pid: int, name: str) -> bytes:
+    """/proc/<pid>/<name>, or nothing once the process is gone."""
+    try:
+        return (Path("/proc") / str(pid) / name).read_bytes()
+    except OSError:
+        return b""
+
+
 def _ray_processes() -> set[int]:
     """Pids of Ray's own processes on this machine (raylet, GCS, agents, workers)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if b"ray::" in cmd or b"site-packages/ray/" in cmd:
-                found.add(int(entry.name))
-    return found
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return {pid for pid in pids if b"ray::" in _read(pid, "cmdline") or b"site-packages/ray/" in _read(pid, "cmdline")}
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().split(") ")[1][0] != "Z"  # zombies are gone
-    except (OSError, IndexError):
-        return False
+    state = _read(pid, "stat").rpartition(b") ")[2][:1]
+    return state not in (b"", b"Z")  # gone, or a zombie
 
 
 def test_private_ray_is_stopped_with_all_its_processes(tmp_path, small_inputs):
@@ -145,7 +144,7 @@ def test_private_ray_is_stopped_with_all_its_processes(tmp_path, small_inputs):
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
         left = {p for p in left if _alive(p)}
-    assert not left, [(Path("/proc") / str(p) / "cmdline").read_bytes()[:80] for p in left]
+    assert not left, [_read(p, "cmdline")[:80] for p in left]
 
 
 @pytest.mark.parametrize("how", ["flag", "RAY_ADDRESS"])
@@ -186,18 +185,9 @@ def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs)
     assert "Traceback" not in res.stderr
 
 
-def _read(pid: int, name: str) -> bytes:
-    try:
-        return (Path("/proc") / str(pid) / name).read_bytes()
-    except OSError:
-        return b""
-
-
 def test_private_ray_requires_the_auth_token_as_ray_init_would():
     """Its GCS and raylet listen on every interface: they must run in token mode, as a cluster
     started by plain ray.init does."""
-    import os
-
     import ray
 
     from fgbg_depth.engines.ray import _start_private

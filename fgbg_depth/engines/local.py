@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import FgBgError
 from ..plan import ShardSpec
-from ..worker import STATE_DIR, Job, Piece, ShapeOnly, ShardWorker
+from ..worker import DEPTH_QUANTUM, STATE_DIR, Job, Piece, ShapeOnly, ShardWorker
 
 _worker: ShardWorker | None = None
 _slots: np.ndarray | None = None
@@ -169,7 +169,6 @@ class _ModelThread:
     never waits for Python; each submitted batch gets a Future of its depth units."""
 
     def __init__(self, backend, job: Job):
-        from ..worker import DEPTH_QUANTUM
         self.backend, self.job, self.quantum = backend, job, DEPTH_QUANTUM
         self.inbox: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="fgbg-depth-model", daemon=True)
@@ -220,8 +219,7 @@ class _ModelThread:
 
 def _run_fed(job: Job, specs: list[ShardSpec], workers: int, backend) -> Iterator[dict]:
     batch = int(backend.batch_size)
-    chunks = deque((spec, part, start, min(start + batch, spec.stop))
-                   for spec in specs for part, start in enumerate(range(spec.start, spec.stop, batch)))
+    chunks = deque((spec, *where) for spec in specs for where in spec.batches(batch))
     parts = Counter((spec.split, spec.index) for spec, *_ in chunks)
     # one slot per composing worker (a GPU needs ~8 cores' composites; more slots only hold memory:
     # 77 MB each at batch 128 and 448 px) and 4 for the batches at the model

@@ -106,10 +106,9 @@ def _write_shard(job: Job, spec: ShardSpec, pieces: list) -> dict:
 def _chunks(specs: list[ShardSpec], rows_per_chunk: int) -> list[dict]:
     rows = []
     for spec in specs:
-        starts = list(range(spec.start, spec.stop, rows_per_chunk))
-        for part, start in enumerate(starts):
-            rows.append({"split": spec.split, "index": spec.index, "part": part, "parts": len(starts),
-                         "start": start, "stop": min(start + rows_per_chunk, spec.stop)})
+        batches = spec.batches(rows_per_chunk)
+        rows += [{"split": spec.split, "index": spec.index, "part": part, "parts": len(batches),
+                  "start": start, "stop": stop} for part, start, stop in batches]
     return rows
 
 
