@@ -16,13 +16,14 @@ from test_generate import shard_hashes  # noqa: E402
 
 def test_ray_and_local_engines_write_the_same_bytes_also_after_resume(tmp_path, small_inputs):
     bgs, fgs = small_inputs
+    # 25 shards: more than the Ray engine queues at once on 2 CPUs (16), so it refills its queue
     common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "40", "--size", "48",
-              "--shard-rows", "100", "--workers", "2", "--quiet"]
+              "--shard-rows", "20", "--workers", "2", "--quiet"]
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     assert run_cli("generate", "--out", local, *common).returncode == 0
     res = run_cli("generate", "--out", ray_out, *common, "--engine", "ray", env={"RAY_USAGE_STATS_ENABLED": "0"})
     assert res.returncode == 0, res.stderr[-2000:]
-    assert len(shard_hashes(local)) >= 4
+    assert len(shard_hashes(local)) > 16
     assert shard_hashes(ray_out) == shard_hashes(local)
     for name in ("README.md", "stats.json"):
         assert (ray_out / name).read_bytes() == (local / name).read_bytes()

@@ -107,12 +107,16 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def test_full_disk_is_a_clear_error_and_resumes(small_disk, tmp_path, small_inputs):
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_full_disk_is_a_clear_error_and_resumes(small_disk, tmp_path, small_inputs, engine):
+    """With Ray the disk fills inside a Ray task: the user still gets the one line."""
+    if engine == "ray":
+        pytest.importorskip("ray")
     bgs, fgs = small_inputs
     common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "20", "--size", "64",
-              "--shard-rows", "20", "--workers", "1", "--quiet"]
+              "--shard-rows", "20", "--workers", "1", "--quiet", "--engine", engine]
     out = small_disk / "out"
-    res = run_cli("generate", "--out", out, *common)
+    res = run_cli("generate", "--out", out, *common, env={"RAY_USAGE_STATS_ENABLED": "0"})
     assert res.returncode == 2, res.stderr
     assert "disk full" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) <= 2  # the depth note and the error
