@@ -5,7 +5,8 @@
 Bundled inputs, 8 × 8 × 2 × 79 = 10,112 samples. Three figures, each the median of --runs runs:
 local engine (whole command); ray engine as a command (it starts and stops a private Ray, as a
 user without a cluster pays); ray engine inside a Ray that is already running (what a cluster
-user pays per run). Overhead = 1 - ray rate / local rate.
+user pays per run). The two commands take turns, so a slow spell of the machine falls on both.
+Overhead = 1 - ray rate / local rate.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def main(argv=None):
     n = 8 * 8 * 2 * args.placements
     with tempfile.TemporaryDirectory(prefix="fgbg-engines-") as tmp:
         tmp = Path(tmp)
-        local = statistics.median(timed_cli(tmp / "l", args.placements, args.workers, "local") for _ in range(args.runs))
-        cold = statistics.median(timed_cli(tmp / "r", args.placements, args.workers, "ray") for _ in range(args.runs))
+        pairs = [(timed_cli(tmp / "l", args.placements, args.workers, "local"),
+                  timed_cli(tmp / "r", args.placements, args.workers, "ray")) for _ in range(args.runs)]
+        local = statistics.median(p[0] for p in pairs)
+        cold = statistics.median(p[1] for p in pairs)
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
         import ray
 
