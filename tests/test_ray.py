@@ -61,7 +61,9 @@ def test_ray_missing_is_a_clear_error(tmp_path, small_inputs, monkeypatch):
 
 def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_path, small_inputs, monkeypatch):
     """The depth actor loads the model; the driver only checks the weights file (on one GPU, a
-    second copy in the driver would take the actor's memory)."""
+    second copy in the driver would take the actor's memory). The run joins a Ray started before
+    FGBG_DEPTH_BATCH was set, so its workers lack the variable, as a cluster's nodes do: the batch
+    size (3, dividing neither the shards nor 128 rows) must reach the actor with the job."""
     pytest.importorskip("keras")
     import numpy as np
     from keras2_h5 import model_layers, write_keras2_h5
@@ -73,19 +75,25 @@ def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_pat
     bgs, fgs = small_inputs
     common = dict(backgrounds=str(bgs), foregrounds=str(fgs), placements=3, size=40, depth="densedepth",
                   depth_weights=str(weights), depth_input_size=64, shard_rows=20, workers=2, progress=False)
-    local = tmp_path / "local"
-    generate(GenerateOptions(out=str(local), **common))
-
-    def no_model(*args, **kwargs):
-        raise AssertionError("the Ray driver built the model")
-
-    monkeypatch.setattr(densedepth, "build_model", no_model)
+    monkeypatch.delenv("FGBG_DEPTH_BATCH", raising=False)
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    ray_out = tmp_path / "ray"
     import ray.data
-    context = ray.data.DataContext.get_current()
-    settings = (context.enable_progress_bars, context.execution_options.preserve_order)
-    generate(GenerateOptions(out=str(ray_out), engine="ray", **common))
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, configure_logging=False)
+    try:
+        monkeypatch.setenv("FGBG_DEPTH_BATCH", "3")
+        local = tmp_path / "local"
+        generate(GenerateOptions(out=str(local), **common))
+
+        def no_model(*args, **kwargs):
+            raise AssertionError("the Ray driver built the model")
+
+        monkeypatch.setattr(densedepth, "build_model", no_model)
+        ray_out = tmp_path / "ray"
+        context = ray.data.DataContext.get_current()
+        settings = (context.enable_progress_bars, context.execution_options.preserve_order)
+        generate(GenerateOptions(out=str(ray_out), engine="ray", **common))
+    finally:
+        ray.shutdown()
     # the run's settings went on its datasets' own copies of the context, not on the caller's
     assert ray.data.DataContext.get_current() is context
     assert (context.enable_progress_bars, context.execution_options.preserve_order) == settings
@@ -93,6 +101,46 @@ def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_pat
     assert shard_hashes(ray_out) == shard_hashes(local)
     for name in ("README.md", "stats.json"):
         assert (ray_out / name).read_bytes() == (local / name).read_bytes()
+
+
+@pytest.mark.parametrize("batch", [None, 1, 3, 4, 96, 128, 200, 256])
+def test_ray_chunks_start_on_the_models_batch_boundaries(batch):
+    """Every chunk starts where a batch of the local engine starts (None: the device's default
+    batch, 4 or 128); chunks are no smaller than CHUNK_ROWS."""
+    from fgbg_depth.engines.ray import CHUNK_ROWS, _chunk_rows, _chunks
+    from fgbg_depth.plan import ShardSpec
+    rows = _chunk_rows(batch)
+    assert rows >= CHUNK_ROWS
+    spec = ShardSpec("train", 1, 3, 1000, 1999)
+    local_starts = {start for _, start, _ in spec.batches(batch or 4)} & {s for _, s, _ in spec.batches(batch or 128)}
+    chunks = _chunks([spec], rows)
+    assert chunks[0]["start"] == 1000 and chunks[-1]["stop"] == 1999
+    assert {c["start"] for c in chunks} <= local_starts
+
+
+def test_the_depth_actor_takes_the_drivers_batch_size_from_the_job(tmp_path, small_inputs, monkeypatch):
+    """On a cluster the actors do not see the driver's environment: FGBG_DEPTH_BATCH reaches them
+    with the job, and an actor whose batch would not divide its chunks refuses to run."""
+    pytest.importorskip("keras")
+    import dataclasses
+
+    import numpy as np
+    from keras2_h5 import model_layers, write_keras2_h5
+
+    from fgbg_depth.depth import densedepth
+    from fgbg_depth.engines.ray import _DepthActor
+    from fgbg_depth.generate import GenerateOptions, prepare
+    weights = tmp_path / "nyu.h5"
+    write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    bgs, fgs = small_inputs
+    monkeypatch.delenv("FGBG_DEPTH_BATCH", raising=False)
+    job = prepare(GenerateOptions(out=str(tmp_path / "out"), backgrounds=str(bgs), foregrounds=str(fgs),
+                                  depth="densedepth", depth_weights=str(weights), depth_input_size=64,
+                                  engine="ray", progress=False), load_model=False).job
+    with_batch = dataclasses.replace(job, depth_options={**job.depth_options, "batch_size": 3})
+    actor = _DepthActor(with_batch, 129)
+    assert actor.error == "" and actor.worker.backend.batch_size == 3
+    assert "does not divide" in _DepthActor(with_batch, 128).error
 
 
 def test_ray_driver_refuses_a_half_width_weights_file_before_starting_ray(tmp_path, small_inputs):
@@ -166,8 +214,8 @@ def test_unreachable_ray_address_is_one_line_at_once(tmp_path, small_inputs, how
 
 
 def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs):
-    """A depth actor that cannot load its model (here: a bad FGBG_DEPTH_BATCH, read where the model
-    loads) stops the run with that reason in one line, not Ray's wrapping of it."""
+    """A depth actor that cannot load its model (here: a node without Keras, which the driver never
+    imports) stops the run with that reason in one line, not Ray's wrapping of it."""
     pytest.importorskip("keras")
     import numpy as np
     from keras2_h5 import model_layers, write_keras2_h5
@@ -175,15 +223,38 @@ def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs)
     from fgbg_depth.depth import densedepth
     weights = tmp_path / "nyu.h5"
     write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    no_keras = tmp_path / "no_keras" / "keras"
+    no_keras.mkdir(parents=True)
+    (no_keras / "__init__.py").write_text("raise ImportError('no Keras on this node')\n")
     bgs, fgs = small_inputs
     res = run_cli("generate", "--out", tmp_path / "out", "--backgrounds", bgs, "--foregrounds", fgs,
                   "--placements", "2", "--size", "40", "--depth", "densedepth", "--depth-weights", weights,
                   "--depth-input-size", "64", "--workers", "2", "--engine", "ray", "--quiet",
-                  env={"RAY_USAGE_STATS_ENABLED": "0", "FGBG_DEPTH_BATCH": "many"})
+                  env={"RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(
+                      [str(no_keras.parent), os.environ.get("PYTHONPATH", "")])})
     assert res.returncode == 2, res.stderr[-2000:]
-    assert res.stderr.strip().splitlines()[-1] == ("fgbg-depth: error: FGBG_DEPTH_BATCH must be a positive whole "
-                                                   "number, got 'many'")
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("fgbg-depth: error: DenseDepth needs TensorFlow and Keras 3"), last
     assert "Traceback" not in res.stderr
+
+
+def test_a_bad_depth_batch_is_refused_before_ray_starts(tmp_path, small_inputs):
+    pytest.importorskip("keras")
+    import numpy as np
+    from keras2_h5 import model_layers, write_keras2_h5
+
+    from fgbg_depth.depth import densedepth
+    weights = tmp_path / "nyu.h5"
+    write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    before = _ray_processes()
+    bgs, fgs = small_inputs
+    res = run_cli("generate", "--out", tmp_path / "out", "--backgrounds", bgs, "--foregrounds", fgs,
+                  "--depth", "densedepth", "--depth-weights", weights, "--depth-input-size", "64", "--engine", "ray",
+                  "--quiet", env={"RAY_USAGE_STATS_ENABLED": "0", "FGBG_DEPTH_BATCH": "many"})
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert res.stderr.strip().splitlines() == ["fgbg-depth: error: FGBG_DEPTH_BATCH must be a positive whole "
+                                               "number, got 'many'"]
+    assert not {p for p in _ray_processes() - before if _alive(p)}
 
 
 def test_private_ray_requires_the_auth_token_as_ray_init_would():

@@ -437,13 +437,21 @@ class DenseDepth:
         return describe(self.weights, self.precision, self.input_size, self.weights_sha256)
 
 
+def chosen_batch_size() -> int | None:
+    """The batch size FGBG_DEPTH_BATCH asks for, or None when it is not set."""
+    chosen = os.environ.get("FGBG_DEPTH_BATCH", "").strip()
+    if not chosen:
+        return None
+    if not chosen.isdigit() or int(chosen) < 1:
+        raise FgBgError(f"FGBG_DEPTH_BATCH must be a positive whole number, got '{chosen}'")
+    return int(chosen)
+
+
 def default_batch_size() -> int:
     """FGBG_DEPTH_BATCH if set, else 128 on a GPU (8.5 GiB in bfloat16 at 448×448) and 4 on a CPU."""
-    chosen = os.environ.get("FGBG_DEPTH_BATCH", "").strip()
+    chosen = chosen_batch_size()
     if chosen:
-        if not chosen.isdigit() or int(chosen) < 1:
-            raise FgBgError(f"FGBG_DEPTH_BATCH must be a positive whole number, got '{chosen}'")
-        return int(chosen)
+        return chosen
     try:
         import keras
         if keras.backend.backend() == "tensorflow":

@@ -16,6 +16,7 @@ both engines write the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -30,7 +31,7 @@ from ..errors import FgBgError
 from ..plan import ShardSpec
 from ..worker import Job, ShapeOnly, ShardWorker
 
-CHUNK_ROWS = 128  # rows per chunk: composites at the model's input size travel to the depth actors
+CHUNK_ROWS = 128  # rows per chunk, at least: composites at the model's input size travel to the depth actors
 _WORKERS: dict[tuple[str, str], ShardWorker] = {}
 
 
@@ -75,10 +76,14 @@ def _compose(row: dict, job: Job) -> dict:
 class _DepthActor:
     """Holds the depth backend (the model is loaded once per actor)."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, chunk_rows: int):
         self.worker, self.error = None, ""
         try:
             self.worker = ShardWorker(job)
+            batch = self.worker.backend.batch_size
+            if chunk_rows % batch:  # the model must see the local engine's batches (see _chunk_rows)
+                raise FgBgError(f"depth batch size {batch} does not divide the Ray engine's chunks of "
+                                f"{chunk_rows} rows; set FGBG_DEPTH_BATCH where you start the run")
         except FgBgError as exc:  # e.g. no TensorFlow on this node: every row carries the reason
             self.error = str(exc)
 
@@ -101,6 +106,14 @@ def _make_shard(job: Job, spec: ShardSpec) -> dict:
 def _write_shard(job: Job, spec: ShardSpec, pieces: list) -> dict:
     worker = _worker(job, "write")
     return worker.write(spec, *worker.table_from(pieces))
+
+
+def _chunk_rows(batch: int | None) -> int:
+    """Rows per chunk for a model run in batches of `batch`: a multiple of it, so that, both cut
+    from the shard's start, the actor's batches are the local engine's (byte identity must not hang
+    on the model giving each image the same depth whatever batch it comes in). None: the device's
+    default batch, 4 on a CPU and 128 on a GPU, both dividing CHUNK_ROWS."""
+    return CHUNK_ROWS if batch is None else batch * -(-CHUNK_ROWS // batch)
 
 
 def _chunks(specs: list[ShardSpec], rows_per_chunk: int) -> list[dict]:
@@ -131,6 +144,10 @@ def run_ray(job: Job, specs: Iterable[ShardSpec], workers: int, address: str | N
     if not specs:
         return
     ray = _import_ray(data=job.depth == "densedepth")
+    batch = None
+    if job.depth == "densedepth":  # checked before Ray starts
+        from ..depth.densedepth import chosen_batch_size
+        batch = chosen_batch_size()
     address = address or os.environ.get("RAY_ADDRESS") or None
     stop = None
     try:
@@ -144,7 +161,7 @@ def run_ray(job: Job, specs: Iterable[ShardSpec], workers: int, address: str | N
             except Exception as exc:
                 raise FgBgError(f"cannot start or reach Ray{f' at {address}' if address else ''} "
                                 f"({str(exc).splitlines()[0][:120]})") from None
-        yield from _run(ray, job, specs, local=not address)
+        yield from _run(ray, job, specs, local=not address, batch=batch)
     finally:
         if stop is not None:
             stop()
@@ -237,14 +254,14 @@ def _stop_head(head) -> None:
         head.kill_all_processes(check_alive=False, allow_graceful=True)
 
 
-def _run(ray, job: Job, specs: list[ShardSpec], local: bool = False) -> Iterator[dict]:
+def _run(ray, job: Job, specs: list[ShardSpec], local: bool = False, batch: int | None = None) -> Iterator[dict]:
     try:
         if job.depth != "densedepth":
             yield from _run_whole_shards(ray, job, specs)
         else:
             logging.getLogger("ray.data").setLevel(logging.WARNING)
             logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
-            yield from _run_with_model(ray, job, specs, local)
+            yield from _run_with_model(ray, job, specs, local, batch)
     except ray.exceptions.RayTaskError as exc:  # a task's FgBgError (a full disk) comes back as its cause
         if isinstance(getattr(exc, "cause", None), FgBgError):
             raise FgBgError(str(exc.cause)) from None
@@ -286,16 +303,21 @@ def _run_whole_shards(ray, job: Job, specs: list[ShardSpec]) -> Iterator[dict]:
             ray.cancel(ref)
 
 
-def _run_with_model(ray, job: Job, specs: list[ShardSpec], local: bool) -> Iterator[dict]:
+def _run_with_model(ray, job: Job, specs: list[ShardSpec], local: bool, batch: int | None) -> Iterator[dict]:
+    """`batch`: the model's batch size asked for by FGBG_DEPTH_BATCH here, or None (each actor's
+    device decides). It travels with the job: a cluster node's environment lacks the variable."""
     by_key = {(s.split, s.index): s for s in specs}
-    rows = [{"chunk": json.dumps(c)} for c in _chunks(specs, CHUNK_ROWS)]
+    chunk_rows = _chunk_rows(batch)
+    model_job = dataclasses.replace(job, depth_options={**job.depth_options, "batch_size": batch})
+    rows = [{"chunk": json.dumps(c)} for c in _chunks(specs, chunk_rows)]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
     _configure(ds, local)
     ds = ds.map(_compose, fn_kwargs={"job": job}, num_cpus=1)
     # the model lives in actors: loaded once each, one GPU each if any
     gpus = int(ray.cluster_resources().get("GPU", 0))
     pool = ray.data.ActorPoolStrategy(size=max(1, gpus))
-    ds = ds.map(_DepthActor, fn_constructor_kwargs={"job": job}, compute=pool, num_cpus=1, num_gpus=1 if gpus else 0)
+    ds = ds.map(_DepthActor, fn_constructor_kwargs={"job": model_job, "chunk_rows": chunk_rows}, compute=pool,
+                num_cpus=1, num_gpus=1 if gpus else 0)
     write = ray.remote(num_cpus=1)(_write_shard)
     job_ref = ray.put(job)
     waiting: dict[tuple[str, int], dict[int, object]] = {}
