@@ -96,6 +96,25 @@ def test_kills_at_random_moments_then_resume_is_byte_identical(tmp_path, small_i
     assert verify(out).returncode == 0
 
 
+def test_workers_that_die_at_start_end_the_run_instead_of_hanging_it(tmp_path):
+    """A script that calls generate() without the `__main__` guard: each spawned worker re-runs the
+    script and dies before it starts. The run must stop with the engine's error. It used to hang
+    for ever once the job sent to each starting worker outgrew a pipe (here 10k samples)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("from fgbg_depth.generate import GenerateOptions, generate\n"
+                      f"generate(GenerateOptions(out={str(tmp_path / 'out')!r}, placements=79, depth='planar', "
+                      "workers=2, progress=False))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    try:
+        res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run hung after its worker processes died")
+    assert res.returncode != 0
+    assert "a worker process died" in res.stderr.strip().splitlines()[-1]
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     mount = tmp_path / "disk"

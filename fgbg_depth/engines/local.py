@@ -16,12 +16,14 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 import os
+import pickle
 import queue
 import shutil
 import tempfile
 import threading
 import time
 from collections import Counter, deque
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -39,8 +41,28 @@ SLOT_PREFIX = "fgbg-depth-slots-"
 MAX_FEEDING = 32  # batches being composited for the model at once, at most
 
 
-def _init(job: Job, slots: tuple | None = None) -> None:
+@contextmanager
+def _job_file(job: Job) -> Iterator[str]:
+    """The job pickled into a file that each worker loads, so that starting a worker sends only a
+    path. CPython writes a spawned worker's start-up data into a pipe whose reading end it still
+    holds: a worker that dies before reading (a script calling generate() without the `__main__`
+    guard, the OOM killer) hung the run forever once that data outgrew the pipe (64 KiB: the plan's
+    split ids, from about a thousand samples)."""
+    folder = Path(job.out) / STATE_DIR / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="job-", suffix=".pkl", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(job, f, protocol=pickle.HIGHEST_PROTOCOL)
+        yield path
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def _init(job_path: str, slots: tuple | None = None) -> None:
     global _worker, _slots
+    with open(job_path, "rb") as f:
+        job = pickle.load(f)
     if slots is None:
         _worker = ShardWorker(job)
     else:  # a feeder of the model in the parent: composites only, into the shared slots
@@ -75,7 +97,8 @@ def run_local(job: Job, specs: Iterable[ShardSpec], workers: int, backend=None) 
         return
     ctx = multiprocessing.get_context("spawn")  # no inherited threads or GPU state: safe everywhere
     pending = iter(specs)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(job,)) as pool:
+    with _job_file(job) as job_path, \
+            ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(job_path,)) as pool:
         running = set()
         try:
             # keep exactly `workers` shards submitted: memory stays flat however many shards there are
@@ -218,6 +241,11 @@ class _ModelThread:
 
 
 def _run_fed(job: Job, specs: list[ShardSpec], workers: int, backend) -> Iterator[dict]:
+    with _job_file(job) as job_path:
+        yield from _feed_model(job, job_path, specs, workers, backend)
+
+
+def _feed_model(job: Job, job_path: str, specs: list[ShardSpec], workers: int, backend) -> Iterator[dict]:
     batch = int(backend.batch_size)
     chunks = deque((spec, *where) for spec in specs for where in spec.batches(batch))
     parts = Counter((spec.split, spec.index) for spec, *_ in chunks)
@@ -226,7 +254,7 @@ def _run_fed(job: Job, specs: list[ShardSpec], workers: int, backend) -> Iterato
     ring = SlotRing(min(workers, MAX_FEEDING) + 4, (batch, *backend.input_size, 3), Path(job.out) / STATE_DIR / "tmp")
     model = _ModelThread(backend, job)
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(job, ring.spec()))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(job_path, ring.spec()))
     free = list(range(ring.count))
     running: dict[Future, tuple] = {}
     done_parts: dict[tuple, dict[int, Piece]] = {}
