@@ -159,3 +159,40 @@ def test_report_records_counts_skips_timings_versions(fresh):
     assert {"compose", "depth", "encode", "write"} <= set(report["stage_seconds"])
     assert report["versions"]["pyarrow"] and report["versions"]["pillow"]
     assert report["skipped"] == []
+
+
+def test_the_model_thread_survives_batches_cancelled_while_on_the_device():
+    """A run that stops on an error cancels the futures it still holds, some of them for batches
+    the model thread is running: their results must be dropped quietly, not raise in the thread
+    (which printed a traceback)."""
+    import threading
+
+    import numpy as np
+
+    from fgbg_depth.engines.local import _ModelThread
+
+    class SlowModel:
+        def dispatch_units(self, images, *args):
+            time.sleep(0.05)
+            return images
+
+        def fetch(self, handle):
+            time.sleep(0.05)
+            return handle
+
+    class Job:
+        size, depth_scale = 8, 1.0
+
+    errors = []
+    old_hook, threading.excepthook = threading.excepthook, lambda args: errors.append(args.exc_value)
+    try:
+        model = _ModelThread(SlowModel(), Job())
+        futures = [model.submit(np.zeros((1, 8, 8, 3), np.uint8)) for _ in range(6)]
+        time.sleep(0.02)  # the first batch is on the "device"
+        for fut in futures:
+            fut.cancel()
+        model.close()
+    finally:
+        threading.excepthook = old_hook
+    assert errors == []
+    assert all(f.done() for f in futures)

@@ -225,6 +225,8 @@ class _ModelThread:
                     self._settle(*waiting)
                 return
             images, fut = item
+            if not fut.set_running_or_notify_cancel():  # the run stopped; from here cancel() cannot
+                continue  # race the result (set_result on a cancelled future raises in this thread)
             t0 = time.perf_counter()
             try:
                 handle = self.backend.dispatch_units(images, job.size, job.depth_scale, self.quantum)
