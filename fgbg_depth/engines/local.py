@@ -13,6 +13,7 @@ whatever the worker count.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import multiprocessing
 import os
@@ -42,19 +43,27 @@ MAX_FEEDING = 32  # batches being composited for the model at once, at most
 
 
 @contextmanager
-def _job_file(job: Job) -> Iterator[str]:
-    """The job pickled into a file that each worker loads, so that starting a worker sends only a
-    path. CPython writes a spawned worker's start-up data into a pipe whose reading end it still
-    holds: a worker that dies before reading (a script calling generate() without the `__main__`
-    guard, the OOM killer) hung the run forever once that data outgrew the pipe (64 KiB: the plan's
-    split ids, from about a thousand samples)."""
+def _spawn_pool(job: Job, workers: int, slots: tuple | None = None) -> Iterator[ProcessPoolExecutor]:
+    """`workers` spawned processes (no inherited threads or GPU state: safe everywhere), each set up
+    by `_init`; leaving cancels the work not yet started and waits for the rest.
+
+    The job reaches them as a file, so that starting a worker sends only a path: CPython writes a
+    spawned worker's start-up data into a pipe whose reading end it still holds, so a worker that
+    dies before reading (a script calling generate() without the `__main__` guard, the OOM killer)
+    hung the run for ever once that data outgrew the pipe (64 KiB: the plan's split ids, from about
+    a thousand samples)."""
     folder = Path(job.out) / STATE_DIR / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix="job-", suffix=".pkl", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(job, f, protocol=pickle.HIGHEST_PROTOCOL)
-        yield path
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init, initargs=(path, slots))
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         Path(path).unlink(missing_ok=True)
 
@@ -95,17 +104,11 @@ def run_local(job: Job, specs: Iterable[ShardSpec], workers: int, backend=None) 
             raise ValueError("a shared backend must be a model with dispatch_units (DenseDepth)")
         yield from _run_fed(job, specs, workers, backend)
         return
-    ctx = multiprocessing.get_context("spawn")  # no inherited threads or GPU state: safe everywhere
     pending = iter(specs)
-    with _job_file(job) as job_path, \
-            ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(job_path,)) as pool:
-        running = set()
-        try:
+    try:
+        with _spawn_pool(job, workers) as pool:
             # keep exactly `workers` shards submitted: memory stays flat however many shards there are
-            for spec in pending:
-                running.add(pool.submit(_make, spec))
-                if len(running) >= workers:
-                    break
+            running = {pool.submit(_make, spec) for spec in itertools.islice(pending, workers)}
             while running:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -113,12 +116,8 @@ def run_local(job: Job, specs: Iterable[ShardSpec], workers: int, backend=None) 
                     nxt = next(pending, None)
                     if nxt is not None:
                         running.add(pool.submit(_make, nxt))
-        except BrokenProcessPool:
-            raise _broken() from None
-        except BaseException:
-            for fut in running:
-                fut.cancel()
-            raise
+    except BrokenProcessPool:
+        raise _broken() from None
 
 
 # -- a model in this process, fed by a pool ------------------------------------------------------
@@ -243,11 +242,6 @@ class _ModelThread:
 
 
 def _run_fed(job: Job, specs: list[ShardSpec], workers: int, backend) -> Iterator[dict]:
-    with _job_file(job) as job_path:
-        yield from _feed_model(job, job_path, specs, workers, backend)
-
-
-def _feed_model(job: Job, job_path: str, specs: list[ShardSpec], workers: int, backend) -> Iterator[dict]:
     batch = int(backend.batch_size)
     chunks = deque((spec, *where) for spec in specs for where in spec.batches(batch))
     parts = Counter((spec.split, spec.index) for spec, *_ in chunks)
@@ -255,42 +249,40 @@ def _feed_model(job: Job, job_path: str, specs: list[ShardSpec], workers: int, b
     # 77 MB each at batch 128 and 448 px) and 4 for the batches at the model
     ring = SlotRing(min(workers, MAX_FEEDING) + 4, (batch, *backend.input_size, 3), Path(job.out) / STATE_DIR / "tmp")
     model = _ModelThread(backend, job)
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(job_path, ring.spec()))
     free = list(range(ring.count))
     running: dict[Future, tuple] = {}
     done_parts: dict[tuple, dict[int, Piece]] = {}
     try:
-        while chunks or running:
-            while chunks and free:  # a batch is composited only when a slot is free for it
-                spec, part, start, stop = chunks.popleft()
-                slot = free.pop()
-                running[pool.submit(_compose_into, spec.split, start, stop, slot)] = ("compose", spec, part, slot)
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                kind, spec, part, extra = running.pop(fut)
-                if kind == "compose":
-                    piece, slot = fut.result(), extra
-                    running[model.submit(ring.array[slot, :len(piece.ids)])] = ("depth", spec, part, (slot, piece))
-                elif kind == "depth":
-                    (units, seconds), (slot, piece) = fut.result(), extra
-                    free.append(slot)
-                    piece.add_seconds({"depth": seconds})
-                    running[pool.submit(_encode_depth, piece, units)] = ("encode", spec, part, None)
-                elif kind == "encode":
-                    key = (spec.split, spec.index)
-                    done_parts.setdefault(key, {})[part] = fut.result()
-                    if len(done_parts[key]) == parts[key]:
-                        got = done_parts.pop(key)
-                        running[pool.submit(_write, spec, [got[i] for i in range(len(got))])] = \
-                            ("write", spec, None, None)
-                else:
-                    yield fut.result()
+        with _spawn_pool(job, workers, ring.spec()) as pool:
+            while chunks or running:
+                while chunks and free:  # a batch is composited only when a slot is free for it
+                    spec, part, start, stop = chunks.popleft()
+                    slot = free.pop()
+                    running[pool.submit(_compose_into, spec.split, start, stop, slot)] = ("compose", spec, part, slot)
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    kind, spec, part, extra = running.pop(fut)
+                    if kind == "compose":
+                        piece, slot = fut.result(), extra
+                        running[model.submit(ring.array[slot, :len(piece.ids)])] = ("depth", spec, part, (slot, piece))
+                    elif kind == "depth":
+                        (units, seconds), (slot, piece) = fut.result(), extra
+                        free.append(slot)
+                        piece.add_seconds({"depth": seconds})
+                        running[pool.submit(_encode_depth, piece, units)] = ("encode", spec, part, None)
+                    elif kind == "encode":
+                        key = (spec.split, spec.index)
+                        done_parts.setdefault(key, {})[part] = fut.result()
+                        if len(done_parts[key]) == parts[key]:
+                            got = done_parts.pop(key)
+                            running[pool.submit(_write, spec, [got[i] for i in range(len(got))])] = \
+                                ("write", spec, None, None)
+                    else:
+                        yield fut.result()
     except BrokenProcessPool:
         raise _broken() from None
     finally:
         for fut in running:
             fut.cancel()
         model.close()
-        pool.shutdown(wait=True, cancel_futures=True)
         ring.close()

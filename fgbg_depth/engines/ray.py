@@ -143,9 +143,10 @@ def run_ray(job: Job, specs: Iterable[ShardSpec], workers: int, address: str | N
     specs = list(specs)
     if not specs:
         return
-    ray = _import_ray(data=job.depth == "densedepth")
+    with_model = job.depth == "densedepth"
+    ray = _import_ray(data=with_model)
     batch = None
-    if job.depth == "densedepth":  # checked before Ray starts
+    if with_model:  # checked before Ray starts
         from ..depth.densedepth import chosen_batch_size
         batch = chosen_batch_size()
     address = address or os.environ.get("RAY_ADDRESS") or None
