@@ -14,6 +14,19 @@ from conftest import run_cli  # noqa: E402
 from test_generate import shard_hashes  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def nyu_h5(tmp_path_factory):
+    """A DenseDepth weights file in the released Keras 2 layout (random weights), written once."""
+    pytest.importorskip("keras")
+    import numpy as np
+    from keras2_h5 import model_layers, write_keras2_h5
+
+    from fgbg_depth.depth import densedepth
+    path = tmp_path_factory.mktemp("weights") / "nyu.h5"
+    write_keras2_h5(path, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    return path
+
+
 def test_ray_and_local_engines_write_the_same_bytes_also_after_resume(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     # 25 shards: more than the Ray engine queues at once on 2 CPUs (16), so it refills its queue
@@ -59,19 +72,14 @@ def test_ray_missing_is_a_clear_error(tmp_path, small_inputs, monkeypatch):
         ray_engine._import_ray()
 
 
-def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_path, small_inputs, monkeypatch):
+def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_path, small_inputs, monkeypatch, nyu_h5):
     """The depth actor loads the model; the driver only checks the weights file (on one GPU, a
     second copy in the driver would take the actor's memory). The run joins a Ray started before
     FGBG_DEPTH_BATCH was set, so its workers lack the variable, as a cluster's nodes do: the batch
     size (3, dividing neither the shards nor 128 rows) must reach the actor with the job."""
-    pytest.importorskip("keras")
-    import numpy as np
-    from keras2_h5 import model_layers, write_keras2_h5
-
     from fgbg_depth.depth import densedepth
     from fgbg_depth.generate import GenerateOptions, generate
-    weights = tmp_path / "nyu.h5"
-    write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    weights = nyu_h5
     bgs, fgs = small_inputs
     common = dict(backgrounds=str(bgs), foregrounds=str(fgs), placements=3, size=40, depth="densedepth",
                   depth_weights=str(weights), depth_input_size=64, shard_rows=20, workers=2, progress=False)
@@ -118,20 +126,14 @@ def test_ray_chunks_start_on_the_models_batch_boundaries(batch):
     assert {c["start"] for c in chunks} <= local_starts
 
 
-def test_the_depth_actor_takes_the_drivers_batch_size_from_the_job(tmp_path, small_inputs, monkeypatch):
+def test_the_depth_actor_takes_the_drivers_batch_size_from_the_job(tmp_path, small_inputs, monkeypatch, nyu_h5):
     """On a cluster the actors do not see the driver's environment: FGBG_DEPTH_BATCH reaches them
     with the job, and an actor whose batch would not divide its chunks refuses to run."""
-    pytest.importorskip("keras")
     import dataclasses
 
-    import numpy as np
-    from keras2_h5 import model_layers, write_keras2_h5
-
-    from fgbg_depth.depth import densedepth
     from fgbg_depth.engines.ray import _DepthActor
     from fgbg_depth.generate import GenerateOptions, prepare
-    weights = tmp_path / "nyu.h5"
-    write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    weights = nyu_h5
     bgs, fgs = small_inputs
     monkeypatch.delenv("FGBG_DEPTH_BATCH", raising=False)
     job = prepare(GenerateOptions(out=str(tmp_path / "out"), backgrounds=str(bgs), foregrounds=str(fgs),
@@ -213,16 +215,10 @@ def test_unreachable_ray_address_is_one_line_at_once(tmp_path, small_inputs, how
     assert "Traceback" not in res.stderr
 
 
-def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs):
+def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs, nyu_h5):
     """A depth actor that cannot load its model (here: a node without Keras, which the driver never
     imports) stops the run with that reason in one line, not Ray's wrapping of it."""
-    pytest.importorskip("keras")
-    import numpy as np
-    from keras2_h5 import model_layers, write_keras2_h5
-
-    from fgbg_depth.depth import densedepth
-    weights = tmp_path / "nyu.h5"
-    write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+    weights = nyu_h5
     no_keras = tmp_path / "no_keras" / "keras"
     no_keras.mkdir(parents=True)
     (no_keras / "__init__.py").write_text("raise ImportError('no Keras on this node')\n")
@@ -238,14 +234,8 @@ def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs)
     assert "Traceback" not in res.stderr
 
 
-def test_a_bad_depth_batch_is_refused_before_ray_starts(tmp_path, small_inputs):
-    pytest.importorskip("keras")
-    import numpy as np
-    from keras2_h5 import model_layers, write_keras2_h5
-
-    from fgbg_depth.depth import densedepth
-    weights = tmp_path / "nyu.h5"
-    write_keras2_h5(weights, model_layers(densedepth.build_model((64, 64)), np.random.default_rng(0)))
+def test_a_bad_depth_batch_is_refused_before_ray_starts(tmp_path, small_inputs, nyu_h5):
+    weights = nyu_h5
     before = _ray_processes()
     bgs, fgs = small_inputs
     res = run_cli("generate", "--out", tmp_path / "out", "--backgrounds", bgs, "--foregrounds", fgs,
