@@ -106,6 +106,9 @@ def _add_push(sub) -> None:
     p.add_argument("--revision", help="branch to push to (created if needed) [main]")
     p.add_argument("--force", action="store_true", help="replace files in the repository that fgbg-depth did not make")
     p.add_argument("--files-per-commit", type=int, default=50, help="files per commit [50]")
+    p.add_argument("--retries", type=int, default=5,
+                   help="times a call the Hub failed with a transient error (5xx, 429, a dropped "
+                        "connection) is tried again, with growing waits [5]")
 
 
 def _run_push(args) -> int:
@@ -113,7 +116,7 @@ def _run_push(args) -> int:
     if args.files_per_commit < 1:
         raise FgBgError("--files-per-commit must be at least 1")
     url = push(args.out, args.repo_id, private=args.private, revision=args.revision, force=args.force,
-               files_per_commit=args.files_per_commit)
+               files_per_commit=args.files_per_commit, retries=args.retries)
     print(url)
     return 0
 
@@ -121,11 +124,14 @@ def _run_push(args) -> int:
 def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="check every shard, the card and the stats of OUT")
     p.add_argument("out", metavar="OUT", help="a folder made by `fgbg-depth generate`")
+    p.add_argument("--workers", type=int, help="processes checking shards [all cores]")
 
 
 def _run_verify(args) -> int:
     from .verify import MAX_LISTED, verify
-    problems, summary = verify(args.out)
+    if args.workers is not None and args.workers < 1:
+        raise FgBgError("--workers must be at least 1")
+    problems, summary = verify(args.out, workers=args.workers)
     rows = ", ".join(f"{n} {k}" for k, n in summary["rows"].items())
     if problems:
         print(f"{args.out}: {len(problems)} problems in {summary['shards']} shards ({rows})")

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from .assets import SourceFile
 from .card import render_card
-from .shards import source_schema, write_json_atomic, write_table_atomic, write_text_atomic
+from .shards import source_schema, split_figures, write_json_atomic, write_table_atomic, write_text_atomic
 from .worker import DEPTH_QUANTUM, DEPTH_SCALE, STATE_DIR
 
 SOURCE_SHARD_BYTES = 400_000_000
@@ -27,7 +27,7 @@ def write_sources(out: Path, role: str, files: tuple[SourceFile, ...]) -> dict:
         current.append(f)
         size += n
     groups.append(current)
-    names, arrow_bytes, file_bytes = [], 0, 0
+    names, parts = [], []
     for i, group in enumerate(groups):
         name = f"{role}-{i:05d}-of-{len(groups):05d}.parquet"
         cols = {"image": [{"bytes": Path(f.path).read_bytes(), "path": f.name} for f in group],
@@ -37,12 +37,11 @@ def write_sources(out: Path, role: str, files: tuple[SourceFile, ...]) -> dict:
         table = pa.Table.from_pydict(cols, schema=source_schema())
         size, _, nbytes = write_table_atomic(table, out / "sources" / name, out / STATE_DIR / "tmp")
         names.append(name)
-        arrow_bytes += nbytes
-        file_bytes += size
+        parts.append((role, len(group), nbytes, size))
     for stale in (out / "sources").glob(f"{role}-*.parquet"):
         if stale.name not in names:
             stale.unlink()
-    return {"num_examples": len(files), "num_bytes": arrow_bytes, "download_size": file_bytes}
+    return split_figures(parts, [role])[role]
 
 
 def size_category(n: int) -> str:
@@ -68,13 +67,12 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
     sources = {"backgrounds": write_sources(out, "backgrounds", inputs.backgrounds),
                "foregrounds": write_sources(out, "foregrounds", inputs.foregrounds)}
     channel_stats = split_stats(results, job.with_depth)
+    figures = split_figures(((r["split"], r["rows"], r["arrow_bytes"], r["num_bytes"]) for r in results),
+                            plan.split_names)
     splits = {}
     for split in plan.split_names:
         rows = [r for r in results if r["split"] == split]
-        splits[split] = {"num_examples": sum(r["rows"] for r in rows),
-                         "num_bytes": sum(r["arrow_bytes"] for r in rows),
-                         "download_size": sum(r["num_bytes"] for r in rows), "shards": len(rows),
-                         "files": [r["filename"] for r in rows],
+        splits[split] = {**figures[split], "shards": len(rows), "files": [r["filename"] for r in rows],
                          "sha256": {r["filename"]: r["sha256"] for r in rows}}
     digest = hashlib.sha256()
     for r in sorted(results, key=lambda r: r["filename"]):

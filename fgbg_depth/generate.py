@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__, stats
 from .assets import Inputs, load_inputs
 from .errors import FgBgError
+from .lock import FolderLock
 from .plan import Plan, shard_rows_for
 from .shards import image_columns, write_json_atomic
 from .codecs import JPEG_QUALITY
@@ -100,20 +101,26 @@ def fingerprint_of(rec: dict) -> str:
     return hashlib.sha256(json.dumps(rec, sort_keys=True).encode()).hexdigest()
 
 
-def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
-    """Refuse a folder that holds something else; True when resuming a run of the same recipe."""
+def refuse_foreign_folder(out: Path) -> None:
+    """Refuse a file, or a folder holding what fgbg-depth did not write; reads only, so it can run
+    before the folder is locked (and before anything is created in it)."""
     if out.exists() and not out.is_dir():
         raise FgBgError(f"--out '{out}' is a file; give a folder")
-    if not out.exists() or not any(out.iterdir()):
-        return False
-    manifest_path = out / STATE_DIR / "manifest.json"
-    if not manifest_path.exists():
-        strangers = sorted(p.name for p in out.iterdir()
-                           if p.name not in OWN_ENTRIES and not (p.name.startswith(".") and p.name.endswith(".tmp")))
-        if not strangers:  # a first run killed before its manifest landed: shard markers still guard reuse
-            return False
+    if not out.is_dir() or (out / STATE_DIR / "manifest.json").exists():
+        return
+    strangers = sorted(p.name for p in out.iterdir()
+                       if p.name not in OWN_ENTRIES and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+    if strangers:  # without them, a first run killed before its manifest landed: shard markers guard reuse
         raise FgBgError(f"--out '{out}' holds files fgbg-depth did not write (e.g. '{strangers[0]}'); "
                         "choose a new or empty folder")
+
+
+def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
+    """Refuse a folder that holds something else; True when resuming a run of the same recipe."""
+    refuse_foreign_folder(out)
+    manifest_path = out / STATE_DIR / "manifest.json"
+    if not manifest_path.exists():
+        return False
     try:
         old = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
@@ -209,15 +216,23 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
 
 
 def generate(opts: GenerateOptions) -> dict:
-    """Run (or resume) a generation; returns the summary that stats.json and the card are made from."""
+    """Run (or resume) a generation; returns the summary that stats.json and the card are made from.
+    The folder is locked from before anything is written or swept in it until the end: a second
+    run into it is refused in one line, and a killed run's lock goes with its process."""
     t0 = time.perf_counter()
+    check_options(opts)
+    out = Path(opts.out)
+    refuse_foreign_folder(out)
+    with FolderLock(out, "generate"):
+        return _generate_locked(opts, out, t0)
+
+
+def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
     prep = prepare(opts, load_model=opts.engine != "ray")  # Ray's depth actors load their own
     job, plan, backend, note = prep.job, prep.job.plan, prep.backend, prep.note
-    out = Path(opts.out)
     resuming = check_out_folder(out, prep.recipe, job.fingerprint)
     if note:
         print(f"fgbg-depth: {note}", file=sys.stderr)
-    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     _clean_stale_temporaries(out)
     write_json_atomic({"fingerprint": job.fingerprint, "recipe": prep.recipe}, out / STATE_DIR / "manifest.json")
     t_prepare = time.perf_counter()

@@ -91,8 +91,8 @@ def _writer_options(table: pa.Table) -> dict:
 def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tuple[int, str, int]:
     """Write `table` to a temporary file, read it back, fsync it, then rename it to `final_path`.
 
-    Returns (size in bytes, sha256, Arrow bytes of the table as read back: the `num_bytes` the card
-    reports). A crash leaves at most a file in `tmp_dir`, never a partial shard under its final
+    Returns (size in bytes, sha256, `arrow_nbytes` of the table as read back: the `num_bytes` the
+    card reports). A crash leaves at most a file in `tmp_dir`, never a partial shard under its final
     name. A full disk becomes a one-line FgBgError.
     """
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tupl
         with pq.ParquetWriter(tmp, table.schema, **_writer_options(table)) as writer:
             for start, stop in _row_group_bounds(sizes):
                 writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
-        arrow_bytes = pq.read_table(tmp).nbytes  # also proves the file reads back whole
+        arrow_bytes = arrow_nbytes(pq.read_table(tmp))  # also proves the file reads back whole
         digest = hashlib.sha256()
         with open(tmp, "rb+") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -120,6 +120,52 @@ def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tupl
         tmp.unlink(missing_ok=True)
         raise
     return final_path.stat().st_size, digest.hexdigest(), arrow_bytes
+
+
+def arrow_nbytes(table: pa.Table) -> int:
+    """The Arrow size of a table's values laid out as one chunk per column: the card's `num_bytes`.
+
+    It is counted from the values (lengths and null counts), not from the buffers a reader happened
+    to allocate, so a shard read back in any chunking (per row group, per batch) gives the figure it
+    had when it was written. `generate`, `verify` and the sources writer all take it from here."""
+    return sum(_values_nbytes(column.type, column.chunks) for column in table.columns)
+
+
+def split_figures(parts, splits=()) -> dict:
+    """{split: {"num_examples", "num_bytes", "download_size"}}: the card's dataset_info figures, summed
+    over (split, rows, arrow_nbytes, file bytes) per Parquet file. `finalize` feeds it what the
+    writers recorded, `verify` what it reads back from the files, so the two cannot define them apart.
+    Every name in `splits` is present, with zeros if no file belongs to it."""
+    out: dict = {split: {"num_examples": 0, "num_bytes": 0, "download_size": 0} for split in splits}
+    for split, rows, nbytes, file_bytes in parts:
+        fig = out.setdefault(split, {"num_examples": 0, "num_bytes": 0, "download_size": 0})
+        fig["num_examples"] += rows
+        fig["num_bytes"] += nbytes
+        fig["download_size"] += file_bytes
+    return out
+
+
+def _values_nbytes(dtype: pa.DataType, chunks: list) -> int:
+    rows = sum(len(c) for c in chunks)
+    validity = (rows + 7) // 8 if any(c.null_count for c in chunks) else 0
+    if pa.types.is_dictionary(dtype):
+        return _values_nbytes(dtype.value_type, [c.dictionary_decode() for c in chunks])
+    if pa.types.is_struct(dtype):
+        return validity + sum(_values_nbytes(dtype.field(i).type, [c.field(i) for c in chunks])
+                              for i in range(dtype.num_fields))
+    if pa.types.is_large_binary(dtype) or pa.types.is_large_string(dtype):
+        return validity + 8 * (rows + 1) + _value_lengths(chunks)
+    if pa.types.is_binary(dtype) or pa.types.is_string(dtype):
+        return validity + 4 * (rows + 1) + _value_lengths(chunks)
+    if pa.types.is_list(dtype):
+        return validity + 4 * (rows + 1) + _values_nbytes(dtype.value_type, [c.flatten() for c in chunks])
+    if pa.types.is_boolean(dtype):
+        return validity + (rows + 7) // 8
+    return validity + rows * (dtype.bit_width // 8)
+
+
+def _value_lengths(chunks: list) -> int:
+    return sum(int(pc.sum(pc.binary_length(c)).as_py() or 0) for c in chunks if len(c))
 
 
 def _row_image_bytes(table: pa.Table) -> list[int]:

@@ -1,23 +1,36 @@
-"""`fgbg-depth verify OUT`: check every shard, the card and the stats against the run's plan."""
+"""`fgbg-depth verify OUT`: check every shard, the card and the stats against the run's plan.
+
+Every figure the card states is recomputed here from the files with the functions `generate` took
+it from: `split_figures` over `arrow_nbytes` and file sizes for dataset_info, the same integer
+accumulators of `stats` and `split_stats` for channel_stats, so the two can only disagree when the
+files do.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from . import read_card_metadata
+from . import read_card_metadata, stats
 from .assets import file_sha256
+from .codecs import decode_jpeg
 from .errors import FgBgError
+from .lock import STATE_DIR, FolderLock
 from .plan import Plan
-from .shards import image_columns, schema
-from .worker import STATE_DIR
+from .shards import arrow_nbytes, image_columns, schema, source_schema, split_figures
 
 MAX_LISTED = 50
+EXPECTED = {"fg_bg": ("JPEG", ("RGB",)), "bg": ("JPEG", ("RGB",)), "mask": ("PNG", ("L",)),
+            "depth": ("PNG", ("I;16", "I;16B", "I"))}
 
 
 def _plan_from(recipe: dict) -> Plan:
@@ -25,129 +38,206 @@ def _plan_from(recipe: dict) -> Plan:
                 recipe["test_fraction"], recipe["split_by"], recipe["shard_rows"])
 
 
-def _check_images(table, size: int, with_depth: bool, where: str, problems: list[str]) -> None:
-    expected = {"fg_bg": ("JPEG", ("RGB",)), "bg": ("JPEG", ("RGB",)), "mask": ("PNG", ("L",)),
-                "depth": ("PNG", ("I;16", "I;16B", "I"))}
+def _decode(col: str, data: bytes | None, size: int) -> tuple[np.ndarray | None, str | None]:
+    """(pixels, problem) of one stored image: format, mode and size checked, pixels decoded the way
+    the writer decoded them for the statistics (JPEG through `decode_jpeg`)."""
+    fmt, modes = EXPECTED[col]
+    try:
+        im = Image.open(io.BytesIO(data))
+        if im.format != fmt or im.mode not in modes or im.size != (size, size):
+            return None, f"is {im.format} {im.mode} {im.size[0]}x{im.size[1]}, expected {fmt} {modes[0]} {size}x{size}"
+        pixels = decode_jpeg(data) if fmt == "JPEG" else np.asarray(im)
+    except Exception as exc:
+        return None, f"does not decode ({type(exc).__name__})"
+    if col == "mask" and np.count_nonzero(pixels) != np.count_nonzero(pixels == 255):
+        return None, "holds values other than 0 and 255"
+    if col == "depth" and pixels.dtype != np.uint16:
+        return None, "is not 16-bit"
+    return pixels, None
+
+
+def shard_sums(table, size: int, with_depth: bool, where: str, problems: list[str]) -> dict:
+    """Check every image of a shard and return its per-channel sums, accumulated as the writer
+    accumulates them (ShardWorker.encode_images, encode_depth, table_from)."""
+    hist = {"fg_bg": np.zeros((3, 256), np.int64), "bg": np.zeros((3, 256), np.int64),
+            "mask": np.zeros((1, 256), np.int64)}
+    depth_acc = stats.empty(1)
     for col in image_columns(with_depth):
-        fmt, modes = expected[col]
-        seen_bg: set[bytes] = set()
-        for i, cell in enumerate(table.column(col).to_pylist()):
-            data = cell["bytes"] if cell else None
-            if col == "bg":
-                if data in seen_bg:
-                    continue
-                seen_bg.add(data)
-            try:
-                im = Image.open(io.BytesIO(data))
-                im.load()
-            except Exception as exc:
-                problems.append(f"{where} row {i}: {col} does not decode ({type(exc).__name__})")
+        cells = table.column(col).to_pylist()
+        uses: dict[bytes, int] = {}
+        if col == "bg":  # one stored background serves many rows: decode it once, weigh it by its uses
+            for cell in cells:
+                key = cell["bytes"] if cell else None
+                uses[key] = uses.get(key, 0) + 1
+            work = [(None, data, n) for data, n in uses.items()]
+        else:
+            work = [(i, cell["bytes"] if cell else None, 1) for i, cell in enumerate(cells)]
+        for i, data, weight in work:
+            pixels, problem = _decode(col, data, size)
+            if problem:
+                problems.append(f"{where} {'row ' + str(i) if i is not None else 'a row'}: {col} {problem}")
                 continue
-            if im.format != fmt or im.mode not in modes or im.size != (size, size):
-                problems.append(f"{where} row {i}: {col} is {im.format} {im.mode} {im.size[0]}x{im.size[1]}, "
-                                f"expected {fmt} {modes[0]} {size}x{size}")
-                continue
-            if col == "mask" and not set(np.unique(np.asarray(im)).tolist()) <= {0, 255}:
-                problems.append(f"{where} row {i}: mask holds values other than 0 and 255")
-            if col == "depth" and np.asarray(im).dtype != np.uint16:
-                problems.append(f"{where} row {i}: depth is not 16-bit")
+            if col == "depth":
+                stats.add_depth(depth_acc, pixels)
+            elif col == "mask":
+                stats.add_binary_mask(hist["mask"], pixels)
+            else:
+                stats.add_histogram(hist[col], pixels, weight=weight)
+    sums = {col: stats.from_histogram(h) for col, h in hist.items()}
+    if with_depth:
+        sums["depth"] = depth_acc
+    return sums
 
 
-def verify(out) -> tuple[list[str], dict]:
-    """(problems, summary). Problems are one line each; an empty list means the folder is sound."""
+def verify(out, workers: int | None = None) -> tuple[list[str], dict]:
+    """(problems, summary). Problems are one line each; an empty list means the folder is sound.
+    Shards are checked in `workers` processes (all cores by default). A folder that a run is
+    writing is refused (FgBgError) rather than reported half-made."""
     out = Path(out)
     manifest_path = out / STATE_DIR / "manifest.json"
     if not manifest_path.is_file():
         raise FgBgError(f"'{out}' has no {STATE_DIR}/manifest.json: not a folder made by `fgbg-depth generate`")
-    recipe = json.loads(manifest_path.read_text())["recipe"]
+    with FolderLock(out, "verify"):
+        return _verify(out, json.loads(manifest_path.read_text())["recipe"], workers or os.cpu_count() or 1)
+
+
+def _verify(out: Path, recipe: dict, workers: int) -> tuple[list[str], dict]:
+    from .generate import split_stats
     plan = _plan_from(recipe)
-    size, with_depth = recipe["size"], recipe["depth"] != "none"
-    want_schema = schema(with_depth)
     try:
         recorded = {name: sha for split in json.loads((out / STATE_DIR / "report.json").read_text())["splits"].values()
                     for name, sha in split["sha256"].items()}
     except (OSError, ValueError, KeyError):
         recorded = {}
-    problems: list[str] = []
-    counts: dict[str, int] = {}
-    arrow_bytes: dict[str, int] = {}
-    file_bytes: dict[str, int] = {}
     specs = plan.all_shards()
-    for spec in specs:
-        path = out / "data" / spec.filename
-        where = f"data/{spec.filename}"
-        if not path.is_file():
-            problems.append(f"{where}: missing")
-            continue
-        file_bytes[spec.split] = file_bytes.get(spec.split, 0) + path.stat().st_size
-        if recorded.get(spec.filename) and file_sha256(path) != recorded[spec.filename]:
-            problems.append(f"{where}: bytes differ from what generate wrote (sha256 mismatch)")
-        try:
-            pf = pq.ParquetFile(path, page_checksum_verification=True)
-            table = pf.read()
-        except Exception as exc:
-            problems.append(f"{where}: unreadable Parquet ({str(exc).splitlines()[0][:100]})")
-            continue
-        counts[spec.split] = counts.get(spec.split, 0) + table.num_rows
-        arrow_bytes[spec.split] = arrow_bytes.get(spec.split, 0) + table.nbytes
-        if table.num_rows != spec.rows:
-            problems.append(f"{where}: {table.num_rows} rows, the plan says {spec.rows}")
-        if not pf.schema_arrow.equals(want_schema, check_metadata=True):
-            problems.append(f"{where}: schema differs from the dataset contract")
-            continue
-        ids = plan.split_ids(spec.split)[spec.start:spec.stop]
-        if not np.array_equal(table.column("sample_id").to_numpy(), ids):
-            problems.append(f"{where}: sample ids differ from the plan")
-        _check_images(table, size, with_depth, where, problems)
+    tasks = [(str(out), recipe, spec, recorded.get(spec.filename)) for spec in specs]
+    if workers > 1 and len(specs) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(specs)), mp_context=ctx) as pool:
+            checked = list(pool.map(_check_shard, tasks))
+    else:
+        checked = [_check_shard(task) for task in tasks]
+    problems: list[str] = [line for lines, _, _ in checked for line in lines]
+    parts = [part for _, part, _ in checked if part]
+    sums = [{"split": spec.split, "index": spec.index, "stats": acc}
+            for spec, (_, _, acc) in zip(specs, checked) if acc is not None]
     planned = {s.filename for s in specs}
     for stray in sorted((out / "data").glob("*")):
         if stray.name not in planned:
             problems.append(f"data/{stray.name}: not part of this run's plan")
-    problems += _check_card(out, plan, counts, arrow_bytes, file_bytes, with_depth)
-    for role in ("backgrounds", "foregrounds"):
-        if not list((out / "sources").glob(f"{role}-*.parquet")):
-            problems.append(f"sources/{role}-*.parquet: missing")
-    summary = {"shards": len(specs), "rows": counts, "bytes": file_bytes}
+    figures = split_figures(parts, plan.split_names)
+    source_figures = _read_sources(out, problems)
+    with_depth = recipe["depth"] != "none"
+    channel_stats = split_stats(sums, with_depth) if len(sums) == len(specs) else None
+    problems += _check_card(out, plan, figures, source_figures, channel_stats, with_depth)
+    summary = {"shards": len(specs), "rows": {k: v["num_examples"] for k, v in figures.items()},
+               "bytes": {k: v["download_size"] for k, v in figures.items()}}
     return problems, summary
 
 
-def _check_card(out: Path, plan: Plan, counts, arrow_bytes, file_bytes, with_depth: bool) -> list[str]:
+@functools.lru_cache(maxsize=4)
+def _cached_plan(recipe_json: str) -> Plan:
+    return _plan_from(json.loads(recipe_json))
+
+
+def _check_shard(task) -> tuple[list[str], tuple | None, dict | None]:
+    """One shard: (problems, (split, rows, arrow_nbytes, file bytes) or None, its sums or None)."""
+    out, recipe, spec, recorded_sha = task
+    plan = _cached_plan(json.dumps(recipe, sort_keys=True))
+    size, with_depth = recipe["size"], recipe["depth"] != "none"
+    path = Path(out) / "data" / spec.filename
+    where = f"data/{spec.filename}"
+    if not path.is_file():
+        return [f"{where}: missing"], None, None
     problems = []
+    if recorded_sha and file_sha256(path) != recorded_sha:
+        problems.append(f"{where}: bytes differ from what generate wrote (sha256 mismatch)")
+    try:
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        table = pf.read()
+    except Exception as exc:
+        return problems + [f"{where}: unreadable Parquet ({str(exc).splitlines()[0][:100]})"], None, None
+    part = (spec.split, table.num_rows, arrow_nbytes(table), path.stat().st_size)
+    if table.num_rows != spec.rows:
+        problems.append(f"{where}: {table.num_rows} rows, the plan says {spec.rows}")
+    if not pf.schema_arrow.equals(schema(with_depth), check_metadata=True):
+        return problems + [f"{where}: schema differs from the dataset contract"], part, None
+    ids = plan.split_ids(spec.split)[spec.start:spec.stop]
+    if not np.array_equal(table.column("sample_id").to_numpy(), ids):
+        problems.append(f"{where}: sample ids differ from the plan")
+    return problems, part, shard_sums(table, size, with_depth, where, problems)
+
+
+def _read_sources(out: Path, problems: list[str]) -> dict:
+    parts = []
+    for role in ("backgrounds", "foregrounds"):
+        files = sorted((out / "sources").glob(f"{role}-*.parquet"))
+        if not files:
+            problems.append(f"sources/{role}-*.parquet: missing")
+        for path in files:
+            try:
+                table = pq.read_table(path)
+            except Exception as exc:
+                problems.append(f"sources/{path.name}: unreadable Parquet ({str(exc).splitlines()[0][:100]})")
+                continue
+            if not table.schema.equals(source_schema(), check_metadata=True):
+                problems.append(f"sources/{path.name}: schema differs from the dataset contract")
+            parts.append((role, table.num_rows, arrow_nbytes(table), path.stat().st_size))
+    return split_figures(parts, ("backgrounds", "foregrounds"))
+
+
+def _check_info(meta: dict, config: str, figures: dict) -> list[str]:
+    """The card's dataset_info for one config against the figures computed from the files."""
+    info = next((i for i in meta.get("dataset_info") or [] if i.get("config_name") == config), None)
+    if info is None:
+        return [f"README.md: no dataset_info for the {config} config"]
+    problems = []
+    card_splits = {s.get("name"): s for s in info.get("splits") or []}
+    if set(card_splits) != set(figures):
+        problems.append(f"README.md: {config} splits {sorted(card_splits)}, the files hold {sorted(figures)}")
+    for name, fig in figures.items():
+        card = card_splits.get(name, {})
+        for key in ("num_examples", "num_bytes"):
+            if card.get(key) != fig[key]:
+                problems.append(f"README.md: {config}/{name} {key} {card.get(key)} != {fig[key]} in the files")
+    for key, want in (("download_size", sum(f["download_size"] for f in figures.values())),
+                      ("dataset_size", sum(f["num_bytes"] for f in figures.values()))):
+        if info.get(key) != want:
+            problems.append(f"README.md: {config} {key} {info.get(key)} != {want} in the files")
+    return problems
+
+
+def _check_card(out: Path, plan: Plan, figures: dict, source_figures: dict, channel_stats: dict | None,
+                with_depth: bool) -> list[str]:
+    problems = []
+    for name in plan.split_names:
+        if figures[name]["num_examples"] != len(plan.split_ids(name)):
+            problems.append(f"data/{name}-*: {figures[name]['num_examples']} rows, the plan has "
+                            f"{len(plan.split_ids(name))}")
     try:
         meta = read_card_metadata((out / "README.md").read_text(encoding="utf-8"))
     except OSError:
-        return ["README.md: missing"]
+        return problems + ["README.md: missing"]
     except Exception as exc:
-        return [f"README.md: YAML does not parse ({str(exc).splitlines()[0][:80]})"]
-    info = next((i for i in meta.get("dataset_info") or [] if i.get("config_name") == "default"), None)
-    if info is None:
-        return ["README.md: no dataset_info for the default config"]
-    card_splits = {s.get("name"): s for s in info.get("splits") or []}
-    if set(card_splits) != set(plan.split_names):
-        problems.append(f"README.md: splits {sorted(card_splits)}, the plan has {list(plan.split_names)}")
-    for name in plan.split_names:
-        s = card_splits.get(name, {})
-        n_plan = len(plan.split_ids(name))
-        if s.get("num_examples") != n_plan or counts.get(name, 0) != n_plan:
-            problems.append(f"README.md: {name} has num_examples {s.get('num_examples')}, the shards hold "
-                            f"{counts.get(name, 0)} and the plan {n_plan}")
-        if s.get("num_bytes") != arrow_bytes.get(name):
-            problems.append(f"README.md: {name} num_bytes {s.get('num_bytes')} != {arrow_bytes.get(name)} in the shards")
-    if info.get("download_size") != sum(file_bytes.values()):
-        problems.append(f"README.md: download_size {info.get('download_size')} != {sum(file_bytes.values())} on disk")
+        return problems + [f"README.md: YAML does not parse ({str(exc).splitlines()[0][:80]})"]
+    problems += _check_info(meta, "default", figures)
+    problems += _check_info(meta, "sources", source_figures)
     configs = {c.get("config_name") for c in meta.get("configs") or []}
     if not {"default", "sources"} <= configs:
         problems.append(f"README.md: configs {sorted(configs)} lack default or sources")
     try:
-        stats = json.loads((out / "stats.json").read_text())
+        written = json.loads((out / "stats.json").read_text())
     except (OSError, ValueError):
         return problems + ["stats.json: missing or unreadable"]
-    if meta.get("channel_stats") != stats.get("channel_stats"):
+    if meta.get("channel_stats") != written.get("channel_stats"):
         problems.append("README.md: channel_stats differ from stats.json")
-    for name in plan.split_names:
-        for col in image_columns(with_depth):
-            if not (stats.get("channel_stats", {}).get(name, {}).get(col) or {}).get("mean"):
-                problems.append(f"stats.json: no stats for {name}/{col}")
+    if channel_stats is not None:  # only when every shard could be read
+        for split, columns in channel_stats.items():
+            for col, got in columns.items():
+                if (written.get("channel_stats", {}).get(split) or {}).get(col) != got:
+                    problems.append(f"stats.json: {split}/{col} differs from the statistics of the shards")
     if with_depth and not meta.get("depth_scale"):
         problems.append("README.md: depth_scale missing")
+    if with_depth and written.get("depth_scale") != meta.get("depth_scale"):
+        problems.append("stats.json: depth_scale differs from the card's")
     return problems

@@ -17,6 +17,7 @@ from .assets import SourceFile, open_background, open_foreground
 from .codecs import decode_jpeg, encode_jpeg, encode_png_gray
 from .compose import fit_background, paste, reduce_foreground, resize_foreground
 from .depth import get_backend
+from .lock import STATE_DIR
 from .plan import Plan, ShardSpec, place_foreground
 from .shards import schema, write_json_atomic, write_table_atomic
 
@@ -25,7 +26,6 @@ DEPTH_SCALE = 10.0 / 65535.0  # metres per stored unit: DenseDepth's 10 m range 
 # ~12% of the distance), coarse enough that the PNG stays small. metres = value × DEPTH_SCALE holds.
 DEPTH_QUANTUM = 64
 DEPTH_BATCH = 32
-STATE_DIR = ".fgbg-depth"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ It implements what `huggingface_hub` (with HF_HUB_DISABLE_XET=1) and `datasets` 
 download and stream a dataset repository: whoami, repo create and info, refs and branches, preupload,
 the Git LFS batch API with basic uploads and verify, ndjson commits, tree and paths-info listings,
 resolve with HEAD and Range GETs, and validate-yaml. State lives in memory. Every request is logged
-(method, path, status, bytes in and out) so tests can prove what was sent and read.
+(method, path, status, bytes in and out) so tests can prove what was sent and read. `inject` makes
+chosen requests fail (an HTTP status, or a connection dropped without an answer), as a Hub having a
+bad moment would.
 
     server = HubServer(tokens={"hf_w": ("user", "write")}).start()
     os.environ["HF_ENDPOINT"] = server.url
@@ -75,6 +77,7 @@ class HubServer:
         self.repos: dict[str, Repo] = {}
         self.lfs: dict[str, bytes] = {}
         self.log: list[dict] = []
+        self.faults: list[dict] = []
         self.lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -100,6 +103,19 @@ class HubServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     # -- helpers for tests -----------------------------------------------------------------------
+    def inject(self, method: str, path: str, fault, times: int | None = 1, headers: dict | None = None,
+               apply: bool = False) -> None:
+        """The next `times` requests (None: all) whose method matches and whose path contains the
+        regex `path` get `fault`: an HTTP status code (with `headers`, e.g. Retry-After), or "drop" to
+        close the connection without a word. With `apply` the request is carried out first and only
+        its answer is lost (a commit that lands while the client hears nothing)."""
+        with self.lock:
+            self.faults.append({"method": method, "path": re.compile(path), "fault": fault, "left": times,
+                                "headers": headers or {}, "apply": apply})
+
+    def faulted(self) -> list[dict]:
+        return [e for e in self.log if e.get("fault")]
+
     def lfs_uploads(self) -> list[str]:
         return [e["path"].rsplit("/", 1)[-1] for e in self.log if e["method"] == "PUT" and e["status"] == 200]
 
@@ -153,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None, head_only: bool = False):
+        if getattr(self, "_silent", False):
+            return len(body)
         self.send_response(status)
         headers = dict(headers or {})
         headers.setdefault("Content-Type", "application/json")
@@ -198,6 +216,28 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body() if method in ("POST", "PUT") else b""
         entry = {"method": method, "path": raw.path, "status": None, "bytes_in": len(body), "bytes_out": 0,
                  "range": self.headers.get("Range")}
+        fault = self._take_fault(method, raw.path)
+        if fault is not None:
+            entry["fault"] = True
+            if fault["apply"]:  # carried out, its answer swallowed
+                self._silent = True
+                try:
+                    with st.lock:
+                        self._route(method, segs, query, body, dict(entry))
+                except HttpError:
+                    pass
+                finally:
+                    self._silent = False
+            if fault["fault"] == "drop":
+                self.close_connection = True
+                entry.update(status="drop")
+            else:
+                status = int(fault["fault"])
+                entry.update(status=status, bytes_out=self._json(status, {"error": "injected fault"},
+                                                                 {"X-Error-Message": "injected fault",
+                                                                  **fault["headers"]}))
+            st.log.append(entry)
+            return
         try:
             with st.lock:
                 status, sent = self._route(method, segs, query, body, entry)
@@ -210,6 +250,16 @@ class _Handler(BaseHTTPRequestHandler):
             status, sent = 500, self._json(500, {"error": f"test hub: {type(e).__name__}: {e}"})
         entry.update(status=status, bytes_out=sent)
         st.log.append(entry)
+
+    def _take_fault(self, method: str, path: str) -> dict | None:
+        st = self.server_state
+        with st.lock:
+            for fault in st.faults:
+                if fault["method"] == method and fault["path"].search(path) and fault["left"] != 0:
+                    if fault["left"] is not None:
+                        fault["left"] -= 1
+                    return fault
+        return None
 
     do_GET = lambda self: self._dispatch("GET")  # noqa: E731
     do_HEAD = lambda self: self._dispatch("HEAD")  # noqa: E731

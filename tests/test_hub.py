@@ -264,3 +264,84 @@ def test_push_to_a_branch(hub, hub_out, tmp_path):
         print(json.dumps({"n": len(ds)}))
     """, env)
     assert got["n"] == json.loads((hub_out / ".fgbg-depth" / "report.json").read_text())["splits"]["test"]["num_examples"]
+
+
+# -- a Hub having a bad moment ------------------------------------------------------------------
+
+def remote_matches_local(server, out, repo=REPO):
+    local = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*")
+             if p.is_file() and ".fgbg-depth" not in p.parts}
+    remote = {p: hashlib.sha256(b).hexdigest() for p, b in server.files(repo).items() if p != ".gitattributes"}
+    return remote == local
+
+
+@pytest.fixture
+def fresh_hub():
+    server = HubServer({WRITE: ("user", "write")}).start()
+    yield server
+    server.stop()
+
+
+def test_push_rides_out_hub_hiccups(fresh_hub, hub_out, tmp_path):
+    hub = fresh_hub
+    hub.inject("POST", r"/api/repos/create$", "drop")  # a connection dropped without an answer
+    hub.inject("POST", r"/preupload/", 429, times=2, headers={"Retry-After": "1"})
+    hub.inject("POST", r"/commit/", 500, times=2)
+    started = time.monotonic()
+    res = push(hub_out, hub_env(hub, tmp_path), "--files-per-commit", "4")
+    assert res.returncode == 0, res.stderr
+    assert remote_matches_local(hub, hub_out)
+    faulted = [(e["method"], e["path"].rsplit("/", 2)[-2], e["status"]) for e in hub.faulted()]
+    assert faulted == [("POST", "repos", "drop"), ("POST", "preupload", 429), ("POST", "preupload", 429),
+                       ("POST", "commit", 500), ("POST", "commit", 500)], faulted
+    # each faulted call was sent again and then answered
+    for kind in ("/api/repos/create", "/preupload/", "/commit/"):
+        assert any(kind in e["path"] and e["status"] == 200 for e in hub.log), kind
+    assert res.stderr.count("retrying in") >= 3  # ours (create, commit); huggingface_hub says its own
+    assert time.monotonic() - started >= 2.0  # Retry-After: 1 was honoured, twice
+    assert WRITE not in res.stderr and WRITE not in res.stdout
+
+
+def test_a_commit_that_landed_but_whose_answer_was_lost_is_not_sent_again(fresh_hub, hub_out, tmp_path):
+    hub = fresh_hub
+    hub.inject("POST", r"/commit/", "drop", apply=True)  # the first commit lands; its answer never comes
+    res = push(hub_out, hub_env(hub, tmp_path), "--files-per-commit", "100")
+    assert res.returncode == 0, res.stderr
+    assert remote_matches_local(hub, hub_out)
+    repo = hub.repos[REPO]
+    titles = [c["title"] for c in repo.commits.values()]
+    # initial commit, the data (once, although its answer was lost), then the card
+    assert len(titles) == 3 and titles[0] == "initial commit" and "card" in titles[-1], titles
+
+
+def test_a_fault_that_persists_ends_in_one_line(fresh_hub, hub_out, tmp_path):
+    hub = fresh_hub
+    hub.inject("POST", r"/commit/", 503, times=None)
+    started = time.monotonic()
+    res = push(hub_out, hub_env(hub, tmp_path), "--retries", "2")
+    assert time.monotonic() - started < 60
+    assert_clean_error(res, "HTTP 503", "commit, 3 times", "try again later", "resumes")
+    assert len([e for e in hub.faulted() if "/commit/" in e["path"]]) == 3
+
+
+def test_a_connection_that_keeps_dropping_ends_in_one_line(fresh_hub, hub_out, tmp_path):
+    hub = fresh_hub
+    hub.inject("POST", r"/api/repos/create$", "drop", times=None)
+    res = push(hub_out, hub_env(hub, tmp_path), "--retries", "1")
+    assert_clean_error(res, "cannot reach the Hub", "repository creation, 2 times", "resumes")
+
+
+def test_token_check_answered_404_says_the_endpoint_is_wrong(fresh_hub, hub_out, tmp_path):
+    hub = fresh_hub
+    hub.inject("GET", r"/api/whoami-v2$", 404)
+    res = push(hub_out, hub_env(hub, tmp_path))
+    assert_clean_error(res, "404", "not a Hugging Face Hub", "HF_ENDPOINT")
+    assert "try again later" not in res.stderr
+
+
+def test_other_refusals_say_what_the_hub_said(fresh_hub, hub_out, tmp_path):
+    hub = fresh_hub
+    hub.inject("POST", r"/commit/", 422)
+    res = push(hub_out, hub_env(hub, tmp_path))
+    assert_clean_error(res, "HTTP 422", "injected fault")
+    assert "try again later" not in res.stderr and "retrying" not in res.stderr
