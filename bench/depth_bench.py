@@ -90,7 +90,8 @@ def main(argv=None):
     ap.add_argument("--upsample", default="gather", help="gather and/or matmul, comma-separated")
     args = ap.parse_args(argv)
 
-    from fgbg_depth.depth.densedepth import build_model, default_batch_size, load_keras2_weights
+    from fgbg_depth.depth.densedepth import build_model, load_keras2_weights
+    from fgbg_depth.depth.runner import default_batch_size
     backend, device = device_info()
     on_gpu = device.startswith("gpu")
     sizes = [int(b) for b in args.batch_size.split(",")] if args.batch_size else [default_batch_size()]

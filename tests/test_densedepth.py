@@ -206,7 +206,7 @@ def test_generate_with_densedepth(tmp_path, weights_file, small_inputs):
 def test_resize_taps_match_pillow_bilinear(n_in, n_out):
     from PIL import Image
 
-    from fgbg_depth.depth.densedepth import resize_taps
+    from fgbg_depth.depth.runner import resize_taps
     x = np.random.default_rng(n_in).random((n_in, n_in)).astype(np.float32)
     index, weight = resize_taps(n_in, n_out)
     rows = (x[index] * weight[..., None]).sum(1)
@@ -272,7 +272,7 @@ def test_slot_files_of_killed_runs_are_swept(tmp_path):
 
 def test_out_of_device_memory_is_one_clear_line_and_the_batch_can_be_set(tmp_path, weights_file, small_inputs,
                                                                           monkeypatch):
-    from fgbg_depth.depth.densedepth import default_batch_size
+    from fgbg_depth.depth.runner import default_batch_size
     from fgbg_depth.errors import FgBgError
     from fgbg_depth.generate import GenerateOptions, generate
     monkeypatch.setenv("FGBG_DEPTH_BATCH", "3")

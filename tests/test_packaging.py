@@ -1,5 +1,6 @@
 """The package builds without warnings of its own making, and the wheel carries what it needs."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -8,9 +9,12 @@ from conftest import ROOT
 
 
 def test_wheel_builds_quietly_with_its_data(tmp_path):
+    src = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
+                                                            "__pycache__", "sample-out", "out"))
     # built as `pip install .` builds it: in an isolated environment with the setuptools pyproject asks for
     res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                          "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+                          "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     ours = [line for line in (res.stdout + res.stderr).splitlines()
             if "warning" in line.lower() and "Location 'file:" not in line]  # pip's notes on this machine's indexes

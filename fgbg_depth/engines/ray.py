@@ -147,7 +147,7 @@ def run_ray(job: Job, specs: Iterable[ShardSpec], workers: int, address: str | N
     ray = _import_ray(data=with_model)
     batch = None
     if with_model:  # checked before Ray starts
-        from ..depth.densedepth import chosen_batch_size
+        from ..depth.runner import chosen_batch_size
         batch = chosen_batch_size()
     address = address or os.environ.get("RAY_ADDRESS") or None
     stop = None
