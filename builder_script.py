@@ -25,7 +25,8 @@ from fgbg_depth.shards import features
 from fgbg_depth.worker import ShardWorker
 
 _DESCRIPTION = ("Synthetic compositing data: transparent cut-outs pasted onto backgrounds, with the pasted "
-                "object's mask and a depth map. `description` holds the per-channel stats as JSON once prepared.")
+                "object's mask and a depth map. `description` holds the per-channel stats and depth_scale (metres "
+                "per depth unit) as JSON once prepared.")
 
 
 @dataclass
@@ -38,6 +39,8 @@ class FgBgDepthConfig(datasets.BuilderConfig):
     size: int = 160
     depth: str = "planar"
     depth_weights: str | None = None
+    depth_model: str | None = None
+    depth_revision: str | None = None
     precision: str = "float32"
     depth_input_size: int = 448
     seed: int = 0
@@ -62,7 +65,8 @@ class FgBgDepthConfig(datasets.BuilderConfig):
     def options(self) -> GenerateOptions:
         return GenerateOptions(out="", backgrounds=self.backgrounds, foregrounds=self.foregrounds,
                                placements=self.placements, size=self.size, depth=self.depth,
-                               depth_weights=self.depth_weights, precision=self.precision,
+                               depth_weights=self.depth_weights, depth_model=self.depth_model,
+                               depth_revision=self.depth_revision, precision=self.precision,
                                depth_input_size=self.depth_input_size, test_fraction=self.test_fraction,
                                split_by=self.split_by, seed=self.seed, shard_rows=self.shard_rows, progress=False)
 
@@ -71,6 +75,9 @@ class FgBgDepth(datasets.ArrowBasedBuilder):
     BUILDER_CONFIG_CLASS = FgBgDepthConfig
     BUILDER_CONFIGS = [
         FgBgDepthConfig(name="default", description="bundled sample inputs, planar depth prior"),
+        FgBgDepthConfig(name="depth-anything", depth="depth-anything",
+                        description="Depth Anything V2 metric depth (depth_model: a Hub id or folder; by default "
+                                    "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf, downloaded once)"),
         FgBgDepthConfig(name="densedepth", depth="densedepth",
                         description="DenseDepth NYU depth; needs depth_weights (or FGBG_DEPTH_WEIGHTS)"),
     ]
@@ -101,7 +108,8 @@ class FgBgDepth(datasets.ArrowBasedBuilder):
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
         super()._download_and_prepare(dl_manager, verification_mode, **prepare_split_kwargs)
-        self.info.description = json.dumps({"channel_stats": self.channel_stats})
+        self.info.description = json.dumps({"channel_stats": self.channel_stats,
+                                            "depth_scale": self._prepared().job.depth_scale})
 
     @property
     def channel_stats(self) -> dict:
@@ -120,4 +128,4 @@ class FgBgDepth(datasets.ArrowBasedBuilder):
             for spec in missing:
                 self._shard_stats[(spec.split, spec.index)] = worker.build(spec)[1]
         results = [{"split": s.split, "index": s.index, "stats": self._shard_stats[(s.split, s.index)]} for s in specs]
-        return split_stats(results, prep.job.with_depth)
+        return split_stats(results, prep.job.with_depth, prep.job.depth_scale)

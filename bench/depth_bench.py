@@ -1,12 +1,16 @@
-"""Depth maps per second and peak memory of the DenseDepth backend, per precision.
+"""Depth maps per second, TFLOP/s and peak memory of the depth models, per precision.
 
-    python bench/depth_bench.py [--batch-size 64[,128...]] [--batches 20] [--repeats 5] [--size 448]
-                                [--precisions float32,bfloat16] [--weights nyu.h5]
+    python bench/depth_bench.py [--models depth-anything,densedepth] [--batch-size 64[,128...]]
+                                [--batches 20] [--repeats 5] [--size 448] [--precisions float32,bfloat16]
+                                [--weights nyu.h5] [--depth-model FOLDER_OR_REPO]
 
 Runs on whatever device Keras' backend finds (KERAS_BACKEND=tensorflow by default; jax and torch
-work too). "End to end" = uint8 batch on the host → depth in metres (float32) back on the host.
-Without --weights the model has random weights: the speed is the same, the depth is meaningless.
-Each figure is the median of --repeats timed runs after one warm-up run (which also compiles).
+work too), through the same runner `generate` uses. "End to end" = uint8 batch on the host → depth
+in metres (float32) back on the host. Without --weights / --depth-model the models have random
+weights (Depth Anything: the released V2 Small architecture): the speed is the same, the depth is
+meaningless. Each figure is the median of --repeats timed runs after one warm-up run (which also
+compiles). FLOPs: DenseDepth's convolutions; Depth Anything's matrix products and convolutions
+(`depth_anything.flops_per_image`).
 """
 
 from __future__ import annotations
@@ -81,16 +85,18 @@ def device_peak_bytes():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="depth-anything,densedepth", help="comma-separated")
     ap.add_argument("--batch-size", help="one batch size or several, comma-separated")
     ap.add_argument("--batches", type=int, default=None, help="batches per timed run")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--size", type=int, default=448)
     ap.add_argument("--precisions", default="float32,bfloat16")
-    ap.add_argument("--weights")
-    ap.add_argument("--upsample", default="gather", help="gather and/or matmul, comma-separated")
+    ap.add_argument("--weights", help="DenseDepth nyu.h5 (else random weights)")
+    ap.add_argument("--depth-model", help="a Depth Anything checkpoint to load (else V2 Small, random weights)")
+    ap.add_argument("--upsample", default="gather", help="DenseDepth: gather and/or matmul, comma-separated")
     args = ap.parse_args(argv)
+    REPEATS[0] = args.repeats
 
-    from fgbg_depth.depth.densedepth import build_model, load_keras2_weights
     from fgbg_depth.depth.runner import default_batch_size
     backend, device = device_info()
     on_gpu = device.startswith("gpu")
@@ -100,37 +106,66 @@ def main(argv=None):
           f"{batches} batches/run, median of {args.repeats} runs")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (max(sizes) * batches, args.size, args.size, 3), dtype=np.uint8)
-    for precision, upsample in [(p, u) for p in args.precisions.split(",") for u in args.upsample.split(",")]:
-        model = build_model((args.size, args.size), precision, upsample=upsample)
-        print(f"upsampling: {upsample}")
-        if args.weights:
-            load_keras2_weights(model, args.weights)
-        flops = conv_flops(model)
-        for batch in sizes:
-            run_one(model, precision, batch, images[:batch * batches], flops, args)
-        del model
+    for name in args.models.split(","):
+        for precision in args.precisions.split(","):
+            for label, make, flops in _variants(name, precision, args):
+                print(f"{name}: {label}", flush=True)
+                for batch in sizes:
+                    run_one(make(batch), precision, batch, images[:batch * batches], flops)
 
 
-def run_one(model, precision, batch, images, flops, args):
-    from fgbg_depth.depth.densedepth import DenseDepth
-    dd = DenseDepth(None, precision=precision, input_size=(args.size, args.size), batch_size=batch, model=model)
+def _variants(name: str, precision: str, args):
+    """(label, batch size → backend, FLOP per image) for each form of a model to time."""
+    size = (args.size, args.size)
+    if name == "densedepth":
+        from fgbg_depth.depth.densedepth import DenseDepth, build_model, load_keras2_weights
+        for upsample in args.upsample.split(","):
+            model = build_model(size, precision, upsample=upsample)
+            if args.weights:
+                load_keras2_weights(model, args.weights)
+            yield (f"upsampling {upsample}", lambda b, m=model: DenseDepth(None, precision=precision, input_size=size,
+                                                                           batch_size=b, model=m), conv_flops(model))
+    elif name == "depth-anything":
+        from fgbg_depth.depth.depth_anything import (SMALL_CONFIG, DepthAnything, flops_per_image,
+                                                     parse_config)
+        if args.depth_model:
+            loaded = DepthAnything(args.depth_model, precision=precision, input_size=size)
+            yield (f"{args.depth_model}", lambda b: _rebatched(loaded, b), flops_per_image(loaded.arch, size))
+        else:
+            arch = parse_config(SMALL_CONFIG, "V2 Small")
+            shared = DepthAnything.with_random_weights(arch, precision, size)
+            yield ("V2 Small architecture, random weights", lambda b: _rebatched(shared, b),
+                   flops_per_image(arch, size))
+    else:
+        raise SystemExit(f"unknown model {name}")
+
+
+def _rebatched(backend, batch: int):
+    backend.batch_size, backend._fns, backend._posts = batch, {}, {}
+    return backend
+
+
+def run_one(dd, precision, batch, images, flops):
     t0 = time.perf_counter()
     dd.predict(images[:batch])  # compile
     compile_s = time.perf_counter() - t0
     dd.predict(images)  # warm-up run
     rates = []
-    for _ in range(args.repeats):
+    for _ in range(REPEATS[0]):
         t0 = time.perf_counter()
         out = dd.predict(images)
         rates.append(len(images) / (time.perf_counter() - t0))
-    assert out.shape == (len(images), args.size // 2, args.size // 2) and np.isfinite(out).all()
+    assert out.shape == (len(images), *dd.output_size) and np.isfinite(out).all()
     rate = statistics.median(rates)
     peak = device_peak_bytes()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"{precision:9s} batch {batch:4d} {rate:10.1f} depth maps/s  (min {min(rates):.1f}, max {max(rates):.1f})  "
-          f"{flops / 1e9:.1f} GFLOP/image -> {rate * flops / 1e12:.1f} TFLOP/s  "
+    print(f"{precision:9s} batch {batch:4d} {rate:10.2f} depth maps/s  (min {min(rates):.2f}, max {max(rates):.2f})  "
+          f"{flops / 1e9:.1f} GFLOP/image -> {rate * flops / 1e12:.2f} TFLOP/s  "
           f"compile {compile_s:.1f} s  peak device mem "
           f"{'n/a' if peak is None else f'{peak / 2**30:.2f} GiB'}  peak host RSS {rss / 2**30:.2f} GiB", flush=True)
+
+
+REPEATS = [5]
 
 if __name__ == "__main__":
     main()

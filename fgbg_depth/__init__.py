@@ -16,8 +16,17 @@ def read_card_metadata(text: str) -> dict:
     return yaml.safe_load(text[3:end]) or {}
 
 
-def load_stats(path_or_repo_id: str, revision: str | None = None) -> dict:
-    """The card's `channel_stats`: {split: {column: {"mean": [...], "std": [...], "count": n}}}.
+class ChannelStats(dict):
+    """The card's `channel_stats` mapping, which also knows the dataset's `depth_scale` (metres per
+    stored depth unit; None without a depth column), so `training.normalized(ds, load_stats(repo))`
+    converts depth with the dataset's own scale."""
+
+    depth_scale: float | None = None
+
+
+def load_stats(path_or_repo_id: str, revision: str | None = None) -> ChannelStats:
+    """The card's `channel_stats`: {split: {column: {"mean": [...], "std": [...], "count": n}}}, with
+    the card's `depth_scale` as an attribute.
 
     Accepts a local folder made by `fgbg-depth generate` or a Hub dataset id ("user/name").
     """
@@ -34,10 +43,12 @@ def load_stats(path_or_repo_id: str, revision: str | None = None) -> dict:
     else:
         from .hub import download_card
         text = download_card(path_or_repo_id, revision=revision)
-    stats = read_card_metadata(text).get("channel_stats")
-    if not stats:
+    meta = read_card_metadata(text)
+    if not meta.get("channel_stats"):
         raise FgBgError(f"the card of '{path_or_repo_id}' has no channel_stats")
+    stats = ChannelStats(meta["channel_stats"])
+    stats.depth_scale = meta.get("depth_scale")
     return stats
 
 
-__all__ = ["__version__", "load_stats", "read_card_metadata"]
+__all__ = ["ChannelStats", "__version__", "load_stats", "read_card_metadata"]

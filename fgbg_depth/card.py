@@ -51,6 +51,9 @@ def card_metadata(summary: dict) -> dict:
     if with_depth:
         meta["depth_scale"] = summary["depth_scale"]
         meta["depth_quantum_m"] = summary["depth_quantum_m"]
+        depth = summary["depth"]
+        meta["depth_source"] = {k: depth[k] for k in ("backend", "model", "revision", "license", "weights_sha256",
+                                                      "precision", "input_size", "max_m") if depth.get(k) is not None}
     meta["channel_stats"] = summary["channel_stats"]
     return meta
 
@@ -67,6 +70,22 @@ def render_card(summary: dict) -> str:
                   f"{args['size']}×{args['size']}.")
         limits = ("- DenseDepth was trained on indoor NYU scenes; outdoor depth is a rough guess, and its "
                   "range is 0.1–10 m.\n")
+    elif depth.get("backend") == "depth-anything":
+        model, lic = depth.get("model"), depth.get("license", "unknown")
+        revision = depth.get("revision")
+        source = f"Depth Anything V2 (`{model}`, metric) run on each composite"
+        detail = (f"Depth Anything V2, checkpoint `{model}`"
+                  + (f" at revision `{revision}`" if revision else " (a local folder)")
+                  + f", licence {lic}, weights SHA-256 `{depth.get('weights_sha256')}`, "
+                  f"{depth.get('parameters', 0):,} parameters; precision {depth.get('precision')}; input "
+                  f"{depth.get('input_size')} → output {depth.get('output_size')} resized to {args['size']}×{args['size']}; "
+                  f"metric depth in metres up to `max_depth` = {depth.get('max_m'):g} m.")
+        limits = (f"- Depth is a model's prediction for the composite, not a measurement: it is as good as "
+                  f"`{model}` is on such pictures, and the pasted object is judged like any other pixel. "
+                  f"Its range is 0–{depth.get('max_m'):g} m.\n")
+        if "nc" in str(lic).lower().split("-"):
+            limits += (f"- The depth model's licence ({lic}) restricts commercial use; check whether it covers "
+                       "data derived from its predictions before you use this dataset commercially.\n")
     elif depth.get("backend") == "planar":
         source = "a planar ground prior (no depth model was run)"
         detail = (f"planar ground-plane prior: horizon at {depth['horizon']:.0%} of the height, nearest ground "
@@ -75,8 +94,14 @@ def render_card(summary: dict) -> str:
                   + (" Chosen by `--depth auto`: " + depth["note"] + "." if depth.get("note") else ""))
         limits = ("- `depth` is a geometric prior, not a measurement or a model's prediction: it ignores the "
                   "background's real geometry.\n")
+    elif with_depth:  # a plug-in backend: say what it said about itself
+        name = depth.get("backend")
+        source = f"the `{name}` depth backend (a plug-in) run on each composite"
+        detail = f"plug-in backend `{name}`: " + ", ".join(f"{k} {v}" for k, v in depth.items() if k != "backend") + "."
+        limits = f"- Depth comes from the plug-in `{name}`; see its documentation for what it measures.\n"
     else:
         source, detail, limits = "nowhere: this dataset has no depth column", "none.", ""
+    max_m = round(summary["depth_scale"] * 65535, 6) if with_depth else None
     skipped = summary["skipped"]
     skipped_text = ("\nSkipped inputs:\n\n" + "\n".join(f"- {s['role']}/{s['name']}: {s['reason']}" for s in skipped)
                     + "\n") if skipped else ""
@@ -91,7 +116,7 @@ def render_card(summary: dict) -> str:
         "depth_row": ("| `depth` | image (16-bit PNG, I;16, "
                       f"{args['size']}×{args['size']}) | metres = value × `depth_scale`; 0 means unknown |\n")
         if with_depth else "",
-        "depth_units": (f"`depth_scale` = {summary['depth_scale']!r} metres per unit (10 m / 65535), a top-level key "
+        "depth_units": (f"`depth_scale` = {summary['depth_scale']!r} metres per unit ({max_m:g} m / 65535), a top-level key "
                         "of this card's YAML and of `stats.json`. Values are multiples of "
                         f"{round(summary['depth_quantum_m'] / summary['depth_scale'])} units "
                         f"({summary['depth_quantum_m'] * 1000:.1f} mm, `depth_quantum_m`), finer than the depth source "

@@ -17,13 +17,20 @@ def _add_generate(sub) -> None:
     p.add_argument("--foregrounds", help="folder or glob of RGBA cut-outs (default: bundled samples)")
     p.add_argument("--placements", type=int, default=20, help="placements per (bg, fg, flip) [20]")
     p.add_argument("--size", type=int, default=160, help="output images are SIZE×SIZE [160]")
-    p.add_argument("--depth", default="auto", choices=["auto", "densedepth", "planar", "none"],
-                   help="depth source [auto: densedepth when weights are configured, else planar]")
+    p.add_argument("--depth", default="auto", metavar="BACKEND",
+                   help="depth-anything (recommended; downloads its model once), densedepth, planar, none, or an "
+                        "installed plug-in [auto: a configured or cached model, else planar; never downloads]")
+    p.add_argument("--depth-model", help="Depth Anything checkpoint: a Hub model id or a folder (or set "
+                                         "FGBG_DEPTH_MODEL) [depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf]")
+    p.add_argument("--depth-revision", help="branch, tag or commit of --depth-model on the Hub [main]")
     p.add_argument("--depth-weights", help="DenseDepth nyu.h5 (or set FGBG_DEPTH_WEIGHTS)")
+    p.add_argument("--depth-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option for a plug-in depth backend's factory (repeatable; values are strings)")
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
-                   help="DenseDepth compute precision [float32]")
+                   help="depth model compute precision [float32]")
     p.add_argument("--depth-input-size", type=int, default=448,
-                   help="side of the square composite fed to DenseDepth, a multiple of 32 [448]")
+                   help="side of the square composite fed to the depth model: a multiple of 14 for Depth "
+                        "Anything, of 32 for DenseDepth [448]")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of the test split [0.3]")
     p.add_argument("--split-by", default="sample", choices=["sample", "background", "foreground"],
                    help="what the split keeps apart [sample]")
@@ -36,12 +43,24 @@ def _add_generate(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _plugin_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise FgBgError(f"--depth-option wants KEY=VALUE with KEY a Python name, got '{pair}'")
+        options[key.strip()] = value
+    return options
+
+
 def _run_generate(args) -> int:
     from .generate import GenerateOptions, generate
     extra = {"address": args.ray_address} if args.ray_address else {}
     opts = GenerateOptions(out=args.out, backgrounds=args.backgrounds, foregrounds=args.foregrounds,
                            placements=args.placements, size=args.size, depth=args.depth,
-                           depth_weights=args.depth_weights, precision=args.precision,
+                           depth_weights=args.depth_weights, depth_model=args.depth_model,
+                           depth_revision=args.depth_revision, depth_plugin_options=_plugin_options(args.depth_option),
+                           precision=args.precision,
                            depth_input_size=args.depth_input_size,
                            test_fraction=args.test_fraction, split_by=args.split_by, seed=args.seed,
                            workers=args.workers, engine=args.engine, license=args.license,

@@ -10,7 +10,7 @@ import pyarrow as pa
 from .assets import SourceFile
 from .card import render_card
 from .shards import source_schema, split_figures, write_json_atomic, write_table_atomic, write_text_atomic
-from .worker import DEPTH_QUANTUM, DEPTH_SCALE, STATE_DIR
+from .worker import STATE_DIR
 
 SOURCE_SHARD_BYTES = 400_000_000
 
@@ -60,13 +60,25 @@ def reproduce_command(opts) -> str:
     return " ".join(parts)
 
 
+def _model_arguments(job) -> str:
+    """The flags that pin a model run's depth: the weights (by checkpoint and commit) and the compute."""
+    o = job.depth_options
+    if job.depth == "depth-anything":
+        pinned = f" --depth-model {o['model']}" + (f" --depth-revision {o['revision']}" if o.get("revision") else "")
+    elif job.depth == "densedepth":
+        pinned = " --depth-weights WEIGHTS"
+    else:
+        return ""
+    return f"{pinned} --precision {o['precision']} --depth-input-size {o['input_size'][0]}"
+
+
 def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict, note: str | None,
              resumed: bool, skipped_shards: int) -> dict:
     from .generate import split_stats, versions
     plan = job.plan
     sources = {"backgrounds": write_sources(out, "backgrounds", inputs.backgrounds),
                "foregrounds": write_sources(out, "foregrounds", inputs.foregrounds)}
-    channel_stats = split_stats(results, job.with_depth)
+    channel_stats = split_stats(results, job.with_depth, job.depth_scale)
     figures = split_figures(((r["split"], r["rows"], r["arrow_bytes"], r["num_bytes"]) for r in results),
                             plan.split_names)
     splits = {}
@@ -87,11 +99,11 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
         "fingerprint": job.fingerprint,
         "content_id": digest.hexdigest()[:16],
         "arguments": arguments,
-        "command": f"{reproduce_command(opts)} --depth {job.depth} --test-fraction {plan.test_fraction} "
-                   f"--split-by {plan.split_by} --seed {plan.seed}",
+        "command": f"{reproduce_command(opts)} --depth {job.depth}{_model_arguments(job)} "
+                   f"--test-fraction {plan.test_fraction} --split-by {plan.split_by} --seed {plan.seed}",
         "depth": dict(depth_info, note=note) if note else depth_info,
-        "depth_scale": DEPTH_SCALE if job.with_depth else None,
-        "depth_quantum_m": DEPTH_SCALE * DEPTH_QUANTUM if job.with_depth else None,
+        "depth_scale": job.depth_scale if job.with_depth else None,
+        "depth_quantum_m": job.depth_scale * job.depth_quantum if job.with_depth else None,
         "num_samples": plan.n_samples,
         "splits": splits,
         "sources": sources,

@@ -19,11 +19,12 @@ from .lock import FolderLock
 from .plan import Plan, shard_rows_for
 from .shards import image_columns, write_json_atomic
 from .codecs import JPEG_QUALITY
-from .worker import DEPTH_QUANTUM, DEPTH_SCALE, STATE_DIR, Job
+from .worker import DEPTH_SCALE, STATE_DIR, Job, depth_quantum_for, depth_scale_for
 
 FORMAT_VERSION = 1
 OWN_ENTRIES = {"README.md", "stats.json", "data", "sources", STATE_DIR}
 WEIGHTS_ENV = "FGBG_DEPTH_WEIGHTS"
+MODEL_ENV = "FGBG_DEPTH_MODEL"
 
 
 @dataclass
@@ -37,6 +38,9 @@ class GenerateOptions:
     size: int = 160
     depth: str = "auto"
     depth_weights: str | None = None
+    depth_model: str | None = None
+    depth_revision: str | None = None
+    depth_plugin_options: dict = field(default_factory=dict)  # --depth-option KEY=VALUE, for a plug-in
     precision: str = "float32"
     depth_input_size: int = 448
     test_fraction: float = 0.3
@@ -50,23 +54,72 @@ class GenerateOptions:
     extra: dict = field(default_factory=dict)
 
 
-def resolve_depth(depth: str, weights: str | None) -> tuple[str, str | None, str | None]:
-    """(backend name, weights path, a note for stderr and the card)."""
+@dataclass
+class DepthChoice:
+    """Which backend a run uses and how to make it: `options` are `get_backend`'s, less the ones
+    that only the engine process decides (precision, input size)."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+    note: str | None = None  # said on stderr and in the card (what `auto` chose, and why)
+
+
+def resolve_depth(opts: GenerateOptions) -> DepthChoice:
+    """The backend for --depth: `auto` never downloads (a configured model, else a cached one, else
+    the planar prior, saying which); `depth-anything` downloads its model when it must."""
+    from .depth.base import BUILTIN, backend_names
+    from .depth.depth_anything import DEFAULT_MODEL
     from .weights import default_weights_path
-    cached = default_weights_path()
-    weights = weights or os.environ.get(WEIGHTS_ENV) or (str(cached) if cached.is_file() else None)
+    depth = opts.depth
+    if opts.depth_plugin_options and (depth == "auto" or depth in BUILTIN):
+        raise FgBgError(f"--depth-option is for plug-in backends; --depth {depth} takes its own flags")
+    model = opts.depth_model or os.environ.get(MODEL_ENV) or None
+    weights = opts.depth_weights or os.environ.get(WEIGHTS_ENV) or None
     if depth == "auto":
-        if weights:
-            return "densedepth", weights, None
-        return "planar", None, ("no DenseDepth weights configured (--depth-weights, "
-                                f"{WEIGHTS_ENV} or `fgbg-depth weights fetch`); depth comes from the planar "
-                                "ground-plane prior")
-    if depth == "densedepth" and not weights:
-        raise FgBgError(f"--depth densedepth needs --depth-weights FILE (or {WEIGHTS_ENV}); "
-                        "see `fgbg-depth weights fetch`")
-    if depth not in ("planar", "densedepth", "none"):
-        raise FgBgError(f"unknown --depth '{depth}'; choose auto, densedepth, planar or none")
-    return depth, weights if depth == "densedepth" else None, None
+        return _auto_depth(model, opts.depth_revision, weights, DEFAULT_MODEL, default_weights_path())
+    if depth == "depth-anything":
+        return DepthChoice("depth-anything", {"model": model or DEFAULT_MODEL, "revision": opts.depth_revision})
+    if depth == "densedepth":
+        cached = default_weights_path()
+        weights = weights or (str(cached) if cached.is_file() else None)
+        if not weights:
+            raise FgBgError(f"--depth densedepth needs --depth-weights FILE (or {WEIGHTS_ENV}); "
+                            "see `fgbg-depth weights fetch`")
+        return DepthChoice("densedepth", {"weights": weights})
+    if depth not in backend_names():
+        raise FgBgError(f"unknown --depth '{depth}'; choose {', '.join(['auto', *backend_names()])}")
+    return DepthChoice(depth, dict(opts.depth_plugin_options))
+
+
+def _auto_depth(model, revision, weights, default_model: str, cached_weights: Path) -> DepthChoice:
+    from .depth.model_hub import cached_model
+    from .depth.runner import keras_available
+    if not keras_available():
+        return DepthChoice("planar", note="--depth auto: no depth model can run here (Keras is not installed: "
+                                          "pip install 'fgbg-depth[depth]'); depth comes from the planar ground-plane prior")
+    said = []
+    if model:  # configured: --depth-model or FGBG_DEPTH_MODEL
+        found = cached_model(model, revision)
+        if found:
+            return DepthChoice("depth-anything", {"model": model, "revision": found.revision or revision},
+                               note=f"--depth auto: Depth Anything '{model}' (configured, found locally)")
+        said.append(f"the configured model '{model}' is not in the Hugging Face cache (`hf download {model}`)")
+    if weights:
+        return DepthChoice("densedepth", {"weights": weights},
+                           note=f"--depth auto: DenseDepth weights '{Path(weights).name}' (configured)")
+    if not model:
+        found = cached_model(default_model)
+        if found:
+            return DepthChoice("depth-anything", {"model": default_model, "revision": found.revision},
+                               note=f"--depth auto: Depth Anything '{default_model}' (in the Hugging Face cache)")
+        said.append(f"Depth Anything is not in the Hugging Face cache (`hf download {default_model}`, or "
+                    "--depth depth-anything to download it)")
+    if cached_weights.is_file():
+        return DepthChoice("densedepth", {"weights": str(cached_weights)},
+                           note="--depth auto: DenseDepth weights fetched by `fgbg-depth weights fetch`")
+    said.append(f"no DenseDepth weights are configured (--depth-weights, {WEIGHTS_ENV} or `fgbg-depth weights fetch`)")
+    return DepthChoice("planar", note="--depth auto: " + "; ".join(said) + "; depth comes from the planar "
+                                      "ground-plane prior")
 
 
 def check_options(opts: GenerateOptions) -> None:
@@ -78,19 +131,20 @@ def check_options(opts: GenerateOptions) -> None:
         raise FgBgError("--workers must be at least 1")
     if opts.engine not in ("local", "ray"):
         raise FgBgError(f"unknown --engine '{opts.engine}'; choose local or ray")
-    if opts.depth_input_size % 32 or opts.depth_input_size < 32:
-        raise FgBgError("--depth-input-size must be a positive multiple of 32")
+    if opts.depth_input_size < 14:
+        raise FgBgError("--depth-input-size must be a positive multiple of 14 (Depth Anything) or 32 (DenseDepth)")
     if opts.precision not in ("float32", "bfloat16", "float16"):
         raise FgBgError("--precision must be float32, bfloat16 or float16")
 
 
-def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, plan: Plan) -> dict:
+def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, plan: Plan, scale: float,
+           quantum: int) -> dict:
     """Everything that decides the bytes of the output; its hash is the run's fingerprint."""
     return {
         "format_version": FORMAT_VERSION,
         "placements": plan.placements, "seed": plan.seed, "test_fraction": plan.test_fraction,
         "split_by": plan.split_by, "shard_rows": plan.shard_rows, "size": opts.size,
-        "depth": depth, "depth_model": depth_info, "depth_scale": DEPTH_SCALE, "depth_quantum": DEPTH_QUANTUM,
+        "depth": depth, "depth_model": depth_info, "depth_scale": scale, "depth_quantum": quantum,
         "jpeg_quality": JPEG_QUALITY,
         "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
         "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
@@ -142,23 +196,16 @@ def _clean_stale_temporaries(out: Path) -> None:
             stray.unlink(missing_ok=True)
 
 
-def _make_backend(depth: str, weights: str | None, opts: GenerateOptions):
-    from .depth import get_backend
-    if depth == "densedepth":
-        return get_backend("densedepth", weights=weights, precision=opts.precision,
-                           input_size=(opts.depth_input_size, opts.depth_input_size))
-    return get_backend(depth)
-
-
 def _progress(total: int, done: int, enabled: bool):
     from tqdm import tqdm
     return tqdm(total=total, initial=done, unit=" samples", file=sys.stderr, disable=not enabled,
                 dynamic_ncols=True, smoothing=0.1, desc="generate")
 
 
-def split_stats(results: list[dict], with_depth: bool) -> dict:
-    """Merge shard sums in shard order and turn them into mean/std of the decoded values."""
-    units = {"fg_bg": 1 / 255, "bg": 1 / 255, "mask": 1 / 255, "depth": DEPTH_SCALE}
+def split_stats(results: list[dict], with_depth: bool, depth_scale: float = DEPTH_SCALE) -> dict:
+    """Merge shard sums in shard order and turn them into mean/std of the decoded values (images in
+    [0, 1], depth in metres: units × depth_scale)."""
+    units = {"fg_bg": 1 / 255, "bg": 1 / 255, "mask": 1 / 255, "depth": depth_scale}
     out: dict = {}
     for split in sorted({r["split"] for r in results}, key=["train", "test"].index):
         merged: dict = {}
@@ -191,28 +238,63 @@ class Prepared:
 
 def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     """Check the arguments, validate the inputs, load the depth backend: everything before writing.
-    With `load_model=False` (a Ray driver, whose actors load their own) a model's weights file is
-    only checked and described: the driver holds no copy of the model, nor any GPU memory."""
+    With `load_model=False` (a Ray driver, whose actors load their own) a model is only fetched,
+    checked and described: the driver holds no copy of it, nor any GPU memory."""
     check_options(opts)
-    depth, weights, note = resolve_depth(opts.depth, opts.depth_weights)
+    choice = resolve_depth(opts)
     inputs = load_inputs(opts.backgrounds, opts.foregrounds)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
-    if depth == "densedepth" and not load_model:
-        from .depth import densedepth
-        densedepth.check_weights_file(weights)
-        backend = None
-        depth_info = densedepth.describe(weights, opts.precision, (opts.depth_input_size, opts.depth_input_size))
-    else:
-        backend = _make_backend(depth, weights, opts)
-        depth_info = backend.describe() if backend is not None else {"backend": "none"}
-    rec = recipe(opts, inputs, depth, depth_info, plan)
+    backend, depth_info, options, model = _depth_backend(choice, opts, load_model)
+    max_m = depth_info.get("max_m") if choice.name != "none" else None
+    scale = depth_scale_for(max_m) if max_m else DEPTH_SCALE
+    quantum = depth_quantum_for(scale)
+    rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum)
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
-              depth=depth, out=str(opts.out), fingerprint=fingerprint_of(rec),
-              depth_options={"weights": weights, "precision": opts.precision,
-                             "input_size": (opts.depth_input_size, opts.depth_input_size)}
-              if depth == "densedepth" else {})
-    return Prepared(job, inputs, backend, depth_info, note, rec)
+              depth=choice.name, out=str(opts.out), fingerprint=fingerprint_of(rec), depth_options=options,
+              depth_scale=scale, depth_quantum=quantum, runs_model=model)
+    return Prepared(job, inputs, backend, depth_info, choice.note, rec)
+
+
+def _depth_backend(choice: DepthChoice, opts: GenerateOptions, load_model: bool):
+    """(backend or None, what the card records, get_backend options for the engine's processes,
+    whether it is a device model). A model is made here only when `load_model`; a relative-depth
+    checkpoint is refused, since the dataset stores metres."""
+    from .depth import get_backend
+    from .depth.base import MODEL_BACKENDS, runs_model
+    size = (opts.depth_input_size, opts.depth_input_size)
+    name, options = choice.name, dict(choice.options)
+    if name == "none":
+        return None, {"backend": "none"}, {}, False
+    if name == "densedepth":
+        from .depth import densedepth
+        if opts.depth_input_size % 32:
+            raise FgBgError("--depth-input-size must be a multiple of 32 for DenseDepth (448 by default)")
+        options.update(precision=opts.precision, input_size=size)
+        if not load_model:
+            densedepth.check_weights_file(options["weights"])
+            return None, densedepth.describe(options["weights"], opts.precision, size), options, True
+    elif name == "depth-anything":
+        from .depth.model_hub import fetch_model
+        if opts.depth_input_size % 14:
+            raise FgBgError("--depth-input-size must be a multiple of 14 for Depth Anything (448 = 32 × 14 by default)")
+        checkpoint = fetch_model(options["model"], options.get("revision"))
+        info = checkpoint.describe(opts.precision, size)
+        if info["depth_type"] != "metric":
+            from .depth.depth_anything import METRIC_MODELS
+            raise FgBgError(f"'{options['model']}' is a relative-depth checkpoint (inverse depth up to an unknown "
+                            f"scale, not metres); use a metric one: {' or '.join(METRIC_MODELS)}")
+        # every process of the run loads exactly these weights: the resolved commit, not a branch
+        options.update(model=checkpoint.source, revision=checkpoint.revision, precision=opts.precision,
+                       input_size=size)
+        if not load_model:
+            return None, info, options, True
+    backend = get_backend(name, **options)
+    model = name in MODEL_BACKENDS or runs_model(backend)
+    info = backend.describe()
+    if name not in MODEL_BACKENDS and options:  # a plug-in's options decide its bytes too
+        info = {**info, "options": options}
+    return backend, info, options, model
 
 
 def generate(opts: GenerateOptions) -> dict:
@@ -249,7 +331,7 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
             runner = run_ray(job, todo, workers, **opts.extra)
         else:
             from .engines.local import run_local
-            in_process = backend if job.depth == "densedepth" else None  # one model, not one per process
+            in_process = backend if job.runs_model else None  # one model, not one per process
             runner = run_local(job, todo, workers, backend=in_process)
         for result in runner:
             results[result["filename"]] = result

@@ -57,12 +57,15 @@ def read_rows(out: Path, split: str, n: int) -> list[dict]:
 
 
 def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | None = None,
-                  max_m: float = 10.0) -> Image.Image:
+                  max_m: float | None = None) -> Image.Image:
+    """n samples of a split as rows of bg | fg_bg | mask | depth; the depth ramp spans 0..max_m
+    (by default the dataset's whole range: 65535 units × depth_scale)."""
     out = Path(out)
     rows = read_rows(out, split, n)
     if depth_scale is None:
         import json
         depth_scale = json.loads((out / "stats.json").read_text()).get("depth_scale") or 0.0
+    max_m = max_m or round(depth_scale * 65535, 6) or 10.0
     first = _decode(rows[0]["fg_bg"])
     s = first.width
     cols = 4 if "depth" in rows[0] else 3

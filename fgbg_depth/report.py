@@ -16,7 +16,7 @@ from PIL import Image
 from . import read_card_metadata
 from .errors import FgBgError
 from .preview import contact_sheet, read_rows
-from .worker import STATE_DIR
+from .lock import STATE_DIR
 
 DEPTH_SAMPLE_ROWS = 400  # depth histogram from this many rows spread over the split
 SECTIONS = ("preview", "splits", "stats", "placements", "depth", "skipped", "arguments")
@@ -74,9 +74,11 @@ def build_report(out, n: int = 16, split: str = "train") -> str:
              "text-align:left}figure{display:inline-block;margin:.5em}img{max-width:100%}",
              "</style></head><body>", f"<h1>fgbg-depth dataset: {html.escape(out.name)}</h1>"]
 
+    max_m = round(report["depth_scale"] * 65535, 6) if report.get("depth_scale") else None
     sheet = contact_sheet(out, n=n, split=split, depth_scale=report.get("depth_scale"))
+    shown = f" (0–{max_m:g} m)" if max_m else ""
     parts.append(f'<section id="preview"><h2>Samples</h2><p>{n} {split} samples spread over the split: '
-                 f'bg | fg_bg | mask | depth (0–10 m).</p><img alt="contact sheet" src="{_png_data_uri(sheet)}"></section>')
+                 f'bg | fg_bg | mask | depth{shown}.</p><img alt="contact sheet" src="{_png_data_uri(sheet)}"></section>')
 
     order = sorted(report["splits"], key=lambda name: (name != "train", name))
     rows = [[name, report["splits"][name]["num_examples"], report["splits"][name]["shards"],
@@ -102,7 +104,7 @@ def build_report(out, n: int = 16, split: str = "train") -> str:
                                 for r in sample]) * scale
         depth = depth[depth > 0]
         parts.append('<section id="depth"><h2>Depth</h2>'
-                     + svg_histogram(depth, 40, 0, 10, f"depth in metres, {len(sample)} samples", " m")
+                     + svg_histogram(depth, 40, 0, max_m, f"depth in metres, {len(sample)} samples", " m")
                      + f"<p>Source: {html.escape(json.dumps(report['depth']))}</p></section>")
     else:
         parts.append('<section id="depth"><h2>Depth</h2><p>This dataset has no depth column.</p></section>')

@@ -3,6 +3,9 @@
     inputs  = concat(bg, fg_bg)  float32 6×S×S, each channel (value/255 - mean) / std (train stats)
     targets = (mask, depth)      float32 2×S×S: mask in {0, 1}, depth in metres (0 = unknown)
                                  (1×S×S, the mask alone, for a dataset made with --depth none)
+
+Depth units become metres with the dataset's `depth_scale`: taken from `stats` when it came from
+`fgbg_depth.load_stats` (which reads it from the card), else pass `depth_scale=` yourself.
 """
 
 from __future__ import annotations
@@ -17,8 +20,13 @@ def _chw(image) -> np.ndarray:
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-def normalizer(stats: dict, split: str = "train", depth_scale: float = DEPTH_SCALE):
+def _scale_of(stats, depth_scale: float | None) -> float:
+    return depth_scale or getattr(stats, "depth_scale", None) or DEPTH_SCALE
+
+
+def normalizer(stats: dict, split: str = "train", depth_scale: float | None = None):
     """The per-example function behind `normalized`: a row of the dataset → {"inputs", "targets"}."""
+    depth_scale = _scale_of(stats, depth_scale)
     st = stats.get(split, stats)
     scale = {}
     for col in ("bg", "fg_bg"):
@@ -37,7 +45,7 @@ def normalizer(stats: dict, split: str = "train", depth_scale: float = DEPTH_SCA
     return normalize
 
 
-def normalized(ds, stats: dict, split: str = "train", depth_scale: float = DEPTH_SCALE):
+def normalized(ds, stats: dict, split: str = "train", depth_scale: float | None = None):
     """Map a `datasets` Dataset or IterableDataset (one split) to {"inputs", "targets"} float32 arrays,
     normalised with `stats[split]` (the card's channel_stats; see `fgbg_depth.load_stats`)."""
     import datasets
@@ -52,7 +60,7 @@ def normalized(ds, stats: dict, split: str = "train", depth_scale: float = DEPTH
 
 
 def as_tf_dataset(ds, batch_size: int, stats: dict | None = None, split: str = "train",
-                  depth_scale: float = DEPTH_SCALE, drop_remainder: bool = False):
+                  depth_scale: float | None = None, drop_remainder: bool = False):
     """A batched, prefetched `tf.data.Dataset` of (inputs, targets): float32 B×6×S×S and B×2×S×S.
     `ds` is a normalised dataset, or a raw one together with `stats`."""
     import tensorflow as tf

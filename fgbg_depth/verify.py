@@ -27,6 +27,7 @@ from .errors import FgBgError
 from .lock import STATE_DIR, FolderLock
 from .plan import Plan
 from .shards import arrow_nbytes, image_columns, schema, source_schema, split_figures
+from .worker import DEPTH_SCALE
 
 MAX_LISTED = 50
 EXPECTED = {"fg_bg": ("JPEG", ("RGB",)), "bg": ("JPEG", ("RGB",)), "mask": ("PNG", ("L",)),
@@ -128,7 +129,8 @@ def _verify(out: Path, recipe: dict, workers: int) -> tuple[list[str], dict]:
     figures = split_figures(parts, plan.split_names)
     source_figures = _read_sources(out, problems)
     with_depth = recipe["depth"] != "none"
-    channel_stats = split_stats(sums, with_depth) if len(sums) == len(specs) else None
+    scale = recipe.get("depth_scale") or DEPTH_SCALE
+    channel_stats = split_stats(sums, with_depth, scale) if len(sums) == len(specs) else None
     problems += _check_card(out, plan, figures, source_figures, channel_stats, with_depth)
     summary = {"shards": len(specs), "rows": {k: v["num_examples"] for k, v in figures.items()},
                "bytes": {k: v["download_size"] for k, v in figures.items()}}

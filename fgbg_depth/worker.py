@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,10 +22,23 @@ from .lock import STATE_DIR
 from .plan import Plan, ShardSpec, place_foreground
 from .shards import schema, write_json_atomic, write_table_atomic
 
-DEPTH_SCALE = 10.0 / 65535.0  # metres per stored unit: DenseDepth's 10 m range over 16 bits
-# Depth is stored in steps of 64 units (9.8 mm): far finer than DenseDepth resolves (its NYU error is
-# ~12% of the distance), coarse enough that the PNG stays small. metres = value × DEPTH_SCALE holds.
-DEPTH_QUANTUM = 64
+DEPTH_SCALE = 10.0 / 65535.0  # metres per stored unit for a 10 m range (DenseDepth, planar) over 16 bits
+DEPTH_QUANTUM = 64  # its step: 64 units, 9.8 mm
+DEPTH_STEP_M = 0.01  # the step aimed at, whatever the range: ~1 cm, far finer than any of the models resolve
+# (DenseDepth's NYU error is ~12% of the distance; Depth Anything V2's ~5%), coarse enough that the PNG
+# stays small. metres = value × depth_scale always holds.
+
+
+def depth_scale_for(max_m: float) -> float:
+    """Metres per stored unit: 65535 units span the backend's range, so the Hub viewer (which shows a
+    16-bit PNG by its high byte) shows all of it."""
+    return float(max_m) / 65535.0
+
+
+def depth_quantum_for(scale: float) -> int:
+    """The step in stored units: the largest power of two not above DEPTH_STEP_M (64 for 10 m, 32 for
+    20 m, 8 for 80 m; all 9.8 mm)."""
+    return 1 << max(0, math.floor(math.log2(DEPTH_STEP_M / scale)))
 DEPTH_BATCH = 32
 
 
@@ -36,11 +50,13 @@ class Job:
     size: int
     backgrounds: tuple[SourceFile, ...]
     foregrounds: tuple[SourceFile, ...]
-    depth: str  # planar | densedepth | none
+    depth: str  # a backend name: depth-anything | densedepth | planar | none | a plug-in's
     out: str
     fingerprint: str
     depth_options: dict = field(default_factory=dict)
     depth_scale: float = DEPTH_SCALE
+    depth_quantum: int = DEPTH_QUANTUM
+    runs_model: bool = False  # a device model, loaded once per engine process and fed batches
 
     @property
     def with_depth(self) -> bool:
@@ -151,10 +167,11 @@ class ShardWorker:
         """uint16 depth at the output size: predict, resize, quantise."""
         t0 = time.perf_counter()
         if hasattr(self.backend, "predict_units"):  # a model: resize and rounding run on its device
-            out = self.backend.predict_units(images, self.job.size, self.job.depth_scale, DEPTH_QUANTUM)
+            out = self.backend.predict_units(images, self.job.size, self.job.depth_scale, self.job.depth_quantum)
         else:
             metres = self.backend.predict(images, masks)
-            out = np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale) for m in metres])
+            out = np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale, self.job.depth_quantum)
+                            for m in metres])
         self._clock("depth", t0)
         return out
 

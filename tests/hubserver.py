@@ -1,7 +1,7 @@
 """A small Hub-compatible HTTP server for the tests, on 127.0.0.1 only.
 
 It implements what `huggingface_hub` (with HF_HUB_DISABLE_XET=1) and `datasets` call to push, list,
-download and stream a dataset repository: whoami, repo create and info, refs and branches, preupload,
+download and stream a dataset repository, and to download a model repository (`add_model`): whoami, repo create and info, refs and branches, preupload,
 the Git LFS batch API with basic uploads and verify, ndjson commits, tree and paths-info listings,
 resolve with HEAD and Range GETs, and validate-yaml. State lives in memory. Every request is logged
 (method, path, status, bytes in and out) so tests can prove what was sent and read. `inject` makes
@@ -74,7 +74,8 @@ class HubServer:
     def __init__(self, tokens: dict[str, tuple[str, str]], commit_delay: float = 0.0):
         self.tokens = tokens  # token -> (user name, "read" | "write")
         self.commit_delay = commit_delay
-        self.repos: dict[str, Repo] = {}
+        self.repos: dict[str, Repo] = {}  # datasets
+        self.models: dict[str, Repo] = {}
         self.lfs: dict[str, bytes] = {}
         self.log: list[dict] = []
         self.faults: list[dict] = []
@@ -139,6 +140,28 @@ class HubServer:
             files[path] = {"oid": git_blob_oid(data), "size": len(data), "content": data, "lfs": None}
             repo.commit("main", files, f"add {path}", sha)
 
+    def add_model(self, repo_id: str, files: dict[str, bytes], private: bool = False) -> str:
+        """A model repository holding `files` (safetensors and other binaries as LFS objects, as the
+        Hub keeps them); returns the commit sha of main. Adding again makes a new commit."""
+        with self.lock:
+            repo = self.models.get(repo_id)
+            if repo is None:
+                repo = self.models[repo_id] = Repo(repo_id, private)
+                repo.commit("main", {".gitattributes": {"oid": git_blob_oid(GITATTRIBUTES), "size": len(GITATTRIBUTES),
+                                                         "content": GITATTRIBUTES, "lfs": None}}, "initial commit", None)
+            parent, tree = repo.tree("main")
+            tree = dict(tree)
+            for path, data in files.items():
+                if path.endswith((".safetensors", ".bin", ".npz")):
+                    oid = hashlib.sha256(data).hexdigest()
+                    self.lfs[oid] = data
+                    pointer = lfs_pointer(oid, len(data))
+                    tree[path] = {"oid": git_blob_oid(pointer), "size": len(data), "content": None,
+                                  "lfs": {"oid": oid, "size": len(data), "pointerSize": len(pointer)}}
+                else:
+                    tree[path] = {"oid": git_blob_oid(data), "size": len(data), "content": data, "lfs": None}
+            return repo.commit("main", tree, "add model files", parent)
+
     def _create(self, repo_id: str, private: bool) -> Repo:
         repo = Repo(repo_id, private)
         repo.commit("main", {".gitattributes": {"oid": git_blob_oid(GITATTRIBUTES), "size": len(GITATTRIBUTES),
@@ -201,7 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _repo(self, ns: str, name: str, write: bool = False) -> Repo:
         user = self._user("write" if write else None)
-        repo = self.server_state.repos.get(f"{ns}/{name}")
+        held = self.server_state.models if getattr(self, "_kind", "dataset") == "model" else self.server_state.repos
+        repo = held.get(f"{ns}/{name}")
         if repo is None or (repo.private and user != ns):
             raise HttpError(404 if user else 401, "Repository Not Found", "RepoNotFound")
         if write and user != ns:
@@ -297,8 +321,15 @@ class _Handler(BaseHTTPRequestHandler):
             except yaml.YAMLError as e:
                 raise HttpError(400, f"Invalid YAML: {e}")
             return 200, self._json(200, {"errors": [], "warnings": []})
+        self._kind = "dataset"
         if segs[:2] == ["api", "datasets"] and len(segs) >= 4:
             return self._api_dataset(method, segs[2], segs[3], segs[4:], query, body, entry)
+        if segs[:2] == ["api", "models"] and len(segs) >= 4 and method in ("GET", "HEAD"):
+            self._kind = "model"  # read-only: info, refs, tree and paths-info of a model repository
+            return self._api_dataset(method, segs[2], segs[3], segs[4:], query, body, entry)
+        if len(segs) >= 5 and segs[2] == "resolve" and segs[0] not in ("datasets", "api", "lfs"):
+            self._kind = "model"
+            return self._resolve(method, segs[0], segs[1], segs[3], "/".join(segs[4:]))
         if segs[:1] == ["datasets"] and len(segs) >= 3 and segs[2].endswith(".git"):
             return self._lfs_batch(segs[1], segs[2][:-4], body)
         if segs[:1] == ["datasets"] and len(segs) >= 6 and segs[3] == "resolve":

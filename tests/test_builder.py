@@ -76,7 +76,7 @@ def test_streaming_builder_yields_same_first_rows(prepared):
 
 
 def test_configs_and_kwargs():
-    assert set(FgBgDepth.builder_configs) == {"default", "densedepth"}
+    assert set(FgBgDepth.builder_configs) == {"default", "depth-anything", "densedepth"}
     b = FgBgDepth(placements=2, seed=7, depth="planar")
     assert (b.config.placements, b.config.seed, b.config.depth) == (2, 7, "planar")
     other = FgBgDepth(placements=2, seed=8, depth="planar")

@@ -294,8 +294,8 @@ def test_out_of_device_memory_is_one_clear_line_and_the_batch_can_be_set(tmp_pat
         default_batch_size()
     # the pool-fed engine stops with that line and leaves no shared-memory slots behind
     monkeypatch.setenv("FGBG_DEPTH_BATCH", "3")
-    import fgbg_depth.generate as gen
-    monkeypatch.setattr(gen, "_make_backend", lambda *a, **k: backend)
+    import fgbg_depth.depth
+    monkeypatch.setattr(fgbg_depth.depth, "get_backend", lambda *a, **k: backend)
     bgs, fgs = small_inputs
     with pytest.raises(FgBgError, match="out of device memory"):
         generate(GenerateOptions(out=str(tmp_path / "out"), backgrounds=str(bgs), foregrounds=str(fgs), placements=1,

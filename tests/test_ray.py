@@ -111,6 +111,31 @@ def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_pat
         assert (ray_out / name).read_bytes() == (local / name).read_bytes()
 
 
+def test_ray_with_depth_anything_matches_local_and_the_driver_loads_no_model(tmp_path, small_inputs, monkeypatch):
+    """The same path for Depth Anything: the driver resolves and describes the checkpoint (the card
+    needs its revision and checksum) without building the model; the actors build it."""
+    from fgbg_depth.depth import depth_anything
+    from fgbg_depth.generate import GenerateOptions, generate
+    model = Path(__file__).parent / "data" / "depth_anything" / "metric"
+    bgs, fgs = small_inputs
+    common = dict(backgrounds=str(bgs), foregrounds=str(fgs), placements=2, size=40, depth="depth-anything",
+                  depth_model=str(model), depth_input_size=56, shard_rows=10, workers=2, progress=False)
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    local = tmp_path / "local"
+    generate(GenerateOptions(out=str(local), **common))
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the Ray driver built the model")
+
+    monkeypatch.setattr(depth_anything, "build_model", no_model)
+    ray_out = tmp_path / "ray"
+    generate(GenerateOptions(out=str(ray_out), engine="ray", **common))
+    assert len(shard_hashes(local)) >= 3
+    assert shard_hashes(ray_out) == shard_hashes(local)
+    for name in ("README.md", "stats.json"):
+        assert (ray_out / name).read_bytes() == (local / name).read_bytes()
+
+
 @pytest.mark.parametrize("batch", [None, 1, 3, 4, 96, 128, 200, 256])
 def test_ray_chunks_start_on_the_models_batch_boundaries(batch):
     """Every chunk starts where a batch of the local engine starts (None: the device's default

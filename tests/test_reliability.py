@@ -181,7 +181,7 @@ def test_the_model_thread_survives_batches_cancelled_while_on_the_device():
             return handle
 
     class Job:
-        size, depth_scale = 8, 1.0
+        size, depth_scale, depth_quantum = 8, 1.0, 64
 
     errors = []
     old_hook, threading.excepthook = threading.excepthook, lambda args: errors.append(args.exc_value)

@@ -16,7 +16,7 @@ from conftest import run_cli  # noqa: E402
 from keras2_h5 import HALF_WIDTH, model_layers, write_keras2_h5  # noqa: E402
 
 from fgbg_depth.depth.densedepth import build_model  # noqa: E402
-from fgbg_depth.generate import resolve_depth  # noqa: E402
+from fgbg_depth.generate import GenerateOptions, resolve_depth  # noqa: E402
 from fgbg_depth.weights import default_weights_path  # noqa: E402
 
 
@@ -53,7 +53,9 @@ def test_fetch_saves_checks_and_auto_uses_it(tmp_path, served):
         for k, v in monkey_env.items():
             mp.setenv(k, v)
         assert default_weights_path() == saved
-        assert resolve_depth("auto", None)[:2] == ("densedepth", str(saved))
+        choice = resolve_depth(GenerateOptions(out="unused", depth="auto"))
+        assert (choice.name, choice.options["weights"]) == ("densedepth", str(saved))
+        assert "weights fetch" in choice.note
 
 
 def test_fetch_refuses_wrong_size_checksum_and_content(tmp_path, served):

@@ -1,4 +1,10 @@
-"""The depth backend protocol and the registry behind `get_backend`."""
+"""The depth backend protocol, the registry behind `get_backend`, and plug-in discovery.
+
+Built in: `depth-anything` (Depth Anything V2 from the Hub, the recommended backend), `densedepth`,
+`planar` (no weights) and `none`. Other packages add backends through the entry-point group
+`fgbg_depth.backends`: each entry point names a factory, `factory(**options) -> backend`, and
+`pip install` of such a package makes `--depth NAME` work.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,10 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import FgBgError
+
+ENTRY_POINT_GROUP = "fgbg_depth.backends"
+BUILTIN = ("depth-anything", "densedepth", "planar", "none")
+MODEL_BACKENDS = ("depth-anything", "densedepth")  # built-ins that run a model on a device
 
 
 class DepthBackend(Protocol):
@@ -19,17 +29,61 @@ class DepthBackend(Protocol):
         `masks` (uint8 N×H×W, 255 on the pasted object) is a hint some backends use."""
 
     def describe(self) -> dict:
-        """What the card records about this backend (name, weights, checksum, ...)."""
+        """What the card records about this backend: at least "backend" and "max_m", the largest
+        depth it gives (65535 stored units span 0..max_m)."""
+
+
+def plugins() -> dict:
+    """{name: entry point} of the installed depth plug-ins (built-in names cannot be taken)."""
+    from importlib.metadata import entry_points
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTIN}
+
+
+def backend_names() -> list[str]:
+    return [*BUILTIN, *sorted(plugins())]
+
+
+def runs_model(backend) -> bool:
+    """A model backend: loaded once per engine process and fed batches (`dispatch_units`/`fetch`)."""
+    return all(hasattr(backend, attr) for attr in ("dispatch_units", "fetch", "batch_size"))
 
 
 def get_backend(name: str, **options) -> DepthBackend:
-    """`planar`, `densedepth` (needs `weights=`) or `none` (returns None: no depth column)."""
+    """`depth-anything` (model=, revision=, precision=, input_size=), `densedepth` (weights=, ...),
+    `planar`, `none` (returns None: no depth column), or an installed plug-in's name."""
     if name == "planar":
         from .planar import PlanarDepth
         return PlanarDepth(**options)
     if name == "densedepth":
         from .densedepth import DenseDepth
         return DenseDepth(**options)
+    if name == "depth-anything":
+        from .depth_anything import DepthAnything
+        return DepthAnything(**options)
     if name == "none":
         return None
-    raise FgBgError(f"unknown depth backend '{name}'; choose auto, densedepth, planar or none")
+    found = plugins()
+    if name not in found:
+        raise FgBgError(f"unknown depth backend '{name}'; choose {', '.join(['auto', *backend_names()])}")
+    return _load_plugin(name, found[name], options)
+
+
+def _load_plugin(name: str, ep, options: dict):
+    where = f"depth plug-in '{name}' ({ep.value}" + (f", from {ep.dist.name}" if getattr(ep, "dist", None) else "") + ")"
+    try:
+        factory = ep.load()
+    except Exception as exc:
+        raise FgBgError(f"{where} does not load: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
+    try:
+        backend = factory(**options)
+    except FgBgError:
+        raise
+    except Exception as exc:
+        raise FgBgError(f"{where} failed to start: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
+    lacking = [a for a in ("predict", "describe", "input_size") if not hasattr(backend, a)]
+    if lacking:
+        raise FgBgError(f"{where} made an object without {', '.join(lacking)}; see the depth backend protocol")
+    info = backend.describe()
+    if not isinstance(info, dict) or not isinstance(info.get("max_m"), (int, float)) or not info["max_m"] > 0:
+        raise FgBgError(f"{where}: describe() must give 'max_m', the largest depth in metres it returns")
+    return backend

@@ -1,7 +1,8 @@
 """The local engine: shards in a pool of processes on this machine.
 
 Without a model (planar depth, or none) each worker process makes whole shards, one in flight per
-worker. With a model (DenseDepth), the model is loaded once, in this process, and fed by the pool:
+worker. With a model (Depth Anything, DenseDepth), the model is loaded once, in this process, and fed
+by the pool:
 
     pool: composite + encode one batch ──shared memory──▶ this process: model (GPU) ──▶
     pool: encode depth ──▶ pool: assemble and write the shard once all its batches are back
@@ -34,7 +35,7 @@ import numpy as np
 
 from ..errors import FgBgError
 from ..plan import ShardSpec
-from ..worker import DEPTH_QUANTUM, STATE_DIR, Job, Piece, ShapeOnly, ShardWorker
+from ..worker import STATE_DIR, Job, Piece, ShapeOnly, ShardWorker
 
 _worker: ShardWorker | None = None
 _slots: np.ndarray | None = None
@@ -101,7 +102,7 @@ def run_local(job: Job, specs: Iterable[ShardSpec], workers: int, backend=None) 
         return
     if backend is not None:
         if not hasattr(backend, "dispatch_units"):
-            raise ValueError("a shared backend must be a model with dispatch_units (DenseDepth)")
+            raise ValueError("a shared backend must be a model with dispatch_units (see depth/runner.py)")
         yield from _run_fed(job, specs, workers, backend)
         return
     pending = iter(specs)
@@ -191,7 +192,7 @@ class _ModelThread:
     never waits for Python; each submitted batch gets a Future of its depth units."""
 
     def __init__(self, backend, job: Job):
-        self.backend, self.job, self.quantum = backend, job, DEPTH_QUANTUM
+        self.backend, self.job, self.quantum = backend, job, job.depth_quantum
         self.inbox: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="fgbg-depth-model", daemon=True)
         self.thread.start()

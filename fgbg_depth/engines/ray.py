@@ -1,6 +1,6 @@
 """The Ray engine: the plan's shards as Ray work.
 
-With a depth model (DenseDepth), one Ray Data pipeline:
+With a depth model (Depth Anything, DenseDepth), one Ray Data pipeline:
 
     chunks ──map (CPU tasks)──▶ composite + encode images ──map (actor pool)──▶ depth ──▶ driver
     driver: when every chunk of a shard is back ──task──▶ assemble and write the shard atomically
@@ -40,7 +40,7 @@ def _worker(job: Job, role: str) -> ShardWorker:
     key = (job.fingerprint, role)
     if key not in _WORKERS:
         # a model is loaded only by the depth actors; a prior (planar) is cheap enough for every task
-        shape = ShapeOnly(job.depth_options.get("input_size")) if job.depth == "densedepth" else None
+        shape = ShapeOnly(job.depth_options.get("input_size")) if job.runs_model else None
         _WORKERS[key] = ShardWorker(job, backend=shape)
     return _WORKERS[key]
 
@@ -143,7 +143,7 @@ def run_ray(job: Job, specs: Iterable[ShardSpec], workers: int, address: str | N
     specs = list(specs)
     if not specs:
         return
-    with_model = job.depth == "densedepth"
+    with_model = job.runs_model
     ray = _import_ray(data=with_model)
     batch = None
     if with_model:  # checked before Ray starts
@@ -257,7 +257,7 @@ def _stop_head(head) -> None:
 
 def _run(ray, job: Job, specs: list[ShardSpec], local: bool = False, batch: int | None = None) -> Iterator[dict]:
     try:
-        if job.depth != "densedepth":
+        if not job.runs_model:
             yield from _run_whole_shards(ray, job, specs)
         else:
             logging.getLogger("ray.data").setLevel(logging.WARNING)
