@@ -21,6 +21,7 @@ import datasets
 
 from fgbg_depth.assets import default_backgrounds, default_foregrounds, list_image_files
 from fgbg_depth.generate import GenerateOptions, prepare, split_stats
+from fgbg_depth.scene import SceneOptions
 from fgbg_depth.shards import features
 from fgbg_depth.worker import ShardWorker
 
@@ -47,6 +48,9 @@ class FgBgDepthConfig(datasets.BuilderConfig):
     test_fraction: float = 0.3
     split_by: str = "sample"
     shard_rows: int | None = None
+    blend: str = "none"
+    alpha: bool = False
+    objects: int = 1
 
     def create_config_id(self, config_kwargs, custom_features=None) -> str:
         """The cache key also covers the input files (names, sizes, times): new inputs at the same path
@@ -68,7 +72,8 @@ class FgBgDepthConfig(datasets.BuilderConfig):
                                depth_weights=self.depth_weights, depth_model=self.depth_model,
                                depth_revision=self.depth_revision, precision=self.precision,
                                depth_input_size=self.depth_input_size, test_fraction=self.test_fraction,
-                               split_by=self.split_by, seed=self.seed, shard_rows=self.shard_rows, progress=False)
+                               split_by=self.split_by, seed=self.seed, shard_rows=self.shard_rows,
+                               blend=self.blend, alpha=self.alpha, objects=self.objects, progress=False)
 
 
 class FgBgDepth(datasets.ArrowBasedBuilder):
@@ -84,8 +89,9 @@ class FgBgDepth(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "default"
 
     def _info(self):
+        scene = SceneOptions(self.config.blend, self.config.alpha, self.config.objects)
         return datasets.DatasetInfo(description=_DESCRIPTION,
-                                    features=datasets.Features.from_dict(features(self.config.depth != "none")))
+                                    features=datasets.Features.from_dict(features(self.config.depth != "none", scene)))
 
     def _prepared(self):
         if getattr(self, "_prep", None) is None:

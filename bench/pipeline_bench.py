@@ -1,9 +1,13 @@
 """CPU pipeline benchmarks: ours against the notebook way, scaling, reading, size.
 
-    python bench/pipeline_bench.py [cpu] [scaling] [reading] [size] [--placements 20] [--runs 5]
+    python bench/pipeline_bench.py [cpu] [scaling] [reading] [size] [scene] [command] [feed]
+                                   [--inputs bundled|photos] [--placements 20] [--runs 5]
 
 Every figure is printed as a plain line; timed figures are the median of --runs runs after a
-warm-up run. Inputs are the bundled samples (8 backgrounds × 8 foregrounds), 160 px, planar depth.
+warm-up run. Inputs are the bundled samples (8 backgrounds × 8 foregrounds, flat drawings) or,
+with --inputs photos, bench/photos (10 × 10, crops of public-domain and CC0 photographs with
+soft-edged cut-outs: tools/make_photo_inputs.py), which cost what real photographs cost; 160 px,
+planar depth.
 
 - cpu: samples/s on one core for plan → compose → encode → Parquet (ours, `--workers 1`), and for a
   faithful re-implementation of the notebook way on the same samples, in the same process: PIL
@@ -13,6 +17,14 @@ warm-up run. Inputs are the bundled samples (8 backgrounds × 8 foregrounds), 16
 - reading: samples/s of a loop that decodes all four images, from `datasets` (in memory and
   streaming) and from one-file-per-image folders holding the same samples.
 - size: bytes per sample of our shards against the notebook's zip for the same samples.
+- scene: samples/s on one core for each --blend mode and for --objects 1 and 3 (with --alpha), and
+  each one's cost against plain pasting (not run by default).
+- command: whole commands, as a user waits for them: `fgbg-depth generate --workers 1` as a process
+  (start-up, inputs, plan, shards, sources, card) and the notebook way as a process of its own, the
+  two taking turns --runs times (not run by default).
+- feed: what one sample costs the CPU in a model run (compositing at the output size and at the
+  model's input size, encoding, the shard), per core; and so how many cores keep one GPU fed at
+  1,500 and 2,500 depth maps/s (not run by default).
 """
 
 from __future__ import annotations
@@ -42,6 +54,8 @@ from fgbg_depth.plan import Plan, place_foreground  # noqa: E402
 
 SIZE = 160
 NOTEBOOK_RES = 448
+INPUTS = {"bundled": (None, None),
+          "photos": (str(ROOT / "bench" / "photos" / "backgrounds"), str(ROOT / "bench" / "photos" / "foregrounds"))}
 
 
 def median_rate(fn, n_items: int, runs: int) -> tuple[float, list[float]]:
@@ -89,27 +103,130 @@ def notebook_way(inputs, plan: Plan, zip_path: Path) -> None:
                             zf.writestr(f"{name}/{sid}.{'png' if fmt == 'PNG' else 'jpg'}", buf.getvalue())
 
 
-def ours(out: Path, placements: int, workers: int = 1) -> dict:
+def ours(out: Path, placements: int, workers: int = 1, inputs: str = "bundled", **scene) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    return generate(GenerateOptions(out=str(out), placements=placements, size=SIZE, depth="planar",
-                                     workers=workers, progress=False))
+    bgs, fgs = INPUTS[inputs]
+    return generate(GenerateOptions(out=str(out), backgrounds=bgs, foregrounds=fgs, placements=placements, size=SIZE,
+                                     depth="planar", workers=workers, progress=False, **scene))
 
 
-def bench_cpu_and_size(placements: int, runs: int, do_cpu: bool, do_size: bool, tmp: Path) -> None:
-    inputs = load_inputs(None, None)
+def bench_command(inputs: str, placements: int, runs: int, tmp: Path) -> None:
+    """Whole commands side by side, as processes, taking turns: what a user waits for."""
+    bgs, fgs = INPUTS[inputs]
+    src = ["--backgrounds", bgs, "--foregrounds", fgs] if bgs else []
+    ours_cmd = [sys.executable, "-m", "fgbg_depth", "generate", "--out", str(tmp / "cmd-ours"), "--placements",
+                str(placements), "--size", str(SIZE), "--depth", "planar", "--workers", "1", "--quiet", *src]
+    notebook_cmd = [sys.executable, str(Path(__file__).resolve()), "notebook", "--inputs", inputs, "--placements",
+                    str(placements), "--zip", str(tmp / "cmd-notebook.zip")]
+    n = Plan(*(len(x) for x in (load_inputs(bgs, fgs).backgrounds, load_inputs(bgs, fgs).foregrounds)),
+             placements).n_samples
+    times: dict[str, list[float]] = {"ours": [], "notebook": []}
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for _ in range(runs):
+        for label, cmd in (("ours", ours_cmd), ("notebook", notebook_cmd)):
+            shutil.rmtree(tmp / "cmd-ours", ignore_errors=True)
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+            times[label].append(time.perf_counter() - t0)
+    ours_s, nb_s = statistics.median(times["ours"]), statistics.median(times["notebook"])
+    print(f"command: {inputs} inputs, {n} samples, 160 px, planar, 1 core; whole commands taking turns, median of {runs}")
+    print(f"command ours      {ours_s:7.2f} s  {n / ours_s:8.1f} samples/s  (runs: {', '.join(f'{t:.2f}' for t in times['ours'])})")
+    print(f"command notebook  {nb_s:7.2f} s  {n / nb_s:8.1f} samples/s  (runs: {', '.join(f'{t:.2f}' for t in times['notebook'])})")
+    print(f"command ratio     {nb_s / ours_s:7.2f} x")
+
+
+def bench_feed(inputs: str, runs: int, model_size: int = 448, batch: int = 128) -> None:
+    """The CPU side of a model run, per sample on one core: what the pool's workers do while the GPU
+    runs the model (composite at the output size and at the model's input size, encode the images,
+    encode the depth the model sends back, assemble and write the shard)."""
+    import dataclasses
+
+    from fgbg_depth.generate import prepare
+    from fgbg_depth.worker import ShapeOnly, ShardWorker, quantize_depth
+    bgs, fgs = INPUTS[inputs]
+    with tempfile.TemporaryDirectory(prefix="fgbg-feed-") as out:
+        prep = prepare(GenerateOptions(out=out, backgrounds=bgs, foregrounds=fgs, placements=8, size=SIZE,
+                                       depth="planar", progress=False))
+        job = dataclasses.replace(prep.job, runs_model=True, depth_options={"input_size": (model_size, model_size)})
+        worker = ShardWorker(job, backend=ShapeOnly((model_size, model_size)))
+        spec = job.plan.shards("train")[0]
+        ids = job.plan.split_ids("train")[spec.start:spec.stop]
+        planar = prep.backend
+        worker.compose_batch(ids[:batch])  # warm the per-process caches (inputs decoded, mip levels)
+        stages: dict[str, list[float]] = {k: [] for k in ("compose output", "compose model", "encode images",
+                                                          "encode depth", "assemble + write")}
+        n = 0
+        for _ in range(runs):
+            pieces = []
+            for start in range(0, len(ids), batch):
+                chunk = ids[start:start + batch]
+                t0 = time.perf_counter()
+                made = [worker.compose(i, SIZE) for i in chunk]
+                t1 = time.perf_counter()
+                worker.model_inputs(chunk, made)
+                t2 = time.perf_counter()
+                piece = worker.encode_images(chunk, made)
+                t3 = time.perf_counter()
+                # the model's answer, uint16 units at the output size: here the planar prior's (not timed)
+                units = np.stack([quantize_depth(d, job.depth_scale, job.depth_quantum) for d in
+                                  planar.predict(np.stack([m.image for m in made]), np.stack([m.mask for m in made]))])
+                t4 = time.perf_counter()
+                pieces.append(worker.encode_depth(piece, units))
+                t5 = time.perf_counter()
+                for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t5 - t4)):
+                    stages[key].append(dt)
+                n += len(chunk)
+            t6 = time.perf_counter()
+            worker.write(spec, *worker.table_from(pieces))
+            stages["assemble + write"].append(time.perf_counter() - t6)
+    per = {k: sum(v) / n * 1e3 for k, v in stages.items()}
+    total = sum(per.values())
+    print(f"feed: {inputs} inputs, output {SIZE} px, model input {model_size} px, {n} samples on 1 core")
+    for k, v in per.items():
+        print(f"feed {k:18s} {v:7.3f} ms/sample")
+    print(f"feed total              {total:7.3f} ms/sample = {1000 / total:6.0f} samples/s per core")
+    for rate in (1500, 2500):
+        print(f"feed cores to keep one GPU at {rate:,} maps/s fed: {rate * total / 1000:5.1f}")
+
+
+def bench_scene(placements: int, runs: int, tmp: Path) -> None:
+    """Each blend mode, and several objects, against plain pasting: whole generate runs on one core."""
+    n = Plan(8, 8, placements).n_samples
+    variants = [("none, K=1", {}), ("gaussian, K=1", {"blend": "gaussian"}), ("motion, K=1", {"blend": "motion"}),
+                ("poisson, K=1", {"blend": "poisson"}), ("mixed, K=1", {"blend": "mixed"}),
+                ("none, K=1, --alpha", {"alpha": True}), ("none, K=3, --alpha", {"objects": 3, "alpha": True}),
+                ("mixed, K=3, --alpha", {"blend": "mixed", "objects": 3, "alpha": True})]
+    print(f"scene: {n} samples, 1 core, 160 px, planar, median of {runs} rounds in which the variants take turns")
+    ours(tmp / "scene", placements)  # warm-up
+    timed: dict[str, list[float]] = {label: [] for label, _ in variants}
+    for _ in range(runs):  # taking turns: a slow spell of the machine hits every variant alike
+        for label, scene in variants:
+            t0 = time.perf_counter()
+            ours(tmp / "scene", placements, **scene)
+            timed[label].append(n / (time.perf_counter() - t0))
+    base = statistics.median(timed[variants[0][0]])
+    for label, rates in timed.items():
+        rate = statistics.median(rates)
+        print(f"scene {label:22s} {rate:8.1f} samples/s/core  cost {base / rate:5.2f}x of none, K=1  "
+              f"(runs: {', '.join(f'{r:.0f}' for r in rates)})", flush=True)
+
+
+def bench_cpu_and_size(placements: int, runs: int, do_cpu: bool, do_size: bool, tmp: Path,
+                       which: str = "bundled") -> None:
+    inputs = load_inputs(*INPUTS[which])
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), placements)
     n = plan.n_samples
     zip_path = tmp / "notebook.zip"
     if do_cpu:
-        ours_rate, ours_all = median_rate(lambda: ours(tmp / "ours", placements), n, runs)
+        ours_rate, ours_all = median_rate(lambda: ours(tmp / "ours", placements, inputs=which), n, runs)
         nb_rate, nb_all = median_rate(lambda: notebook_way(inputs, plan, zip_path), n, runs)
-        print(f"cpu: {n} samples, 1 core, median of {runs}")
+        print(f"cpu: {which} inputs, {n} samples, 1 core, in process, median of {runs}")
         print(f"cpu ours      {ours_rate:8.1f} samples/s/core  (runs: {', '.join(f'{r:.0f}' for r in ours_all)})")
         print(f"cpu notebook  {nb_rate:8.1f} samples/s/core  (runs: {', '.join(f'{r:.0f}' for r in nb_all)})")
         print(f"cpu ratio     {ours_rate / nb_rate:8.2f} x")
     if do_size:
         if not (tmp / "ours").exists():
-            ours(tmp / "ours", placements)
+            ours(tmp / "ours", placements, inputs=which)
         if not zip_path.exists():
             notebook_way(inputs, plan, zip_path)
         data = sum(p.stat().st_size for p in (tmp / "ours" / "data").glob("*.parquet"))
@@ -208,18 +325,30 @@ def bench_reading(placements: int, runs: int, tmp: Path) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", default=["cpu", "size", "scaling", "reading"])
+    ap.add_argument("--inputs", default="bundled", choices=sorted(INPUTS))
     ap.add_argument("--placements", type=int, default=20)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--zip", help=argparse.SUPPRESS)  # `notebook`: run the notebook way once, into this zip
     args = ap.parse_args(argv)
+    if args.which == ["notebook"]:
+        inputs = load_inputs(*INPUTS[args.inputs])
+        notebook_way(inputs, Plan(len(inputs.backgrounds), len(inputs.foregrounds), args.placements), Path(args.zip))
+        return
     with tempfile.TemporaryDirectory(prefix="fgbg-bench-") as tmp:
         tmp = Path(tmp)
         os.environ.setdefault("HF_HOME", str(tmp / "hf"))
         if "cpu" in args.which or "size" in args.which:
-            bench_cpu_and_size(args.placements, args.runs, "cpu" in args.which, "size" in args.which, tmp)
+            bench_cpu_and_size(args.placements, args.runs, "cpu" in args.which, "size" in args.which, tmp, args.inputs)
         if "scaling" in args.which:
             bench_scaling(tmp)
         if "reading" in args.which:
             bench_reading(args.placements, args.runs, tmp)
+        if "scene" in args.which:
+            bench_scene(args.placements, args.runs, tmp)
+        if "command" in args.which:
+            bench_command(args.inputs, args.placements, args.runs, tmp)
+        if "feed" in args.which:
+            bench_feed(args.inputs, args.runs)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,19 @@ TEMPLATE = Path(__file__).resolve().parent / "dataset_card.md"
 
 
 def _yaml_features(feats: dict) -> list[dict]:
-    return [{"name": name, "dtype": "image" if f["_type"] == "Image" else f["dtype"]} for name, f in feats.items()]
+    """Features as the card's dataset_info lists them (what `datasets`' Features._to_yaml_list gives)."""
+    out = []
+    for name, f in feats.items():
+        if f["_type"] == "List":
+            out.append({"name": name, "list": _yaml_features(f["feature"])})
+        else:
+            out.append({"name": name, "dtype": "image" if f["_type"] == "Image" else f["dtype"]})
+    return out
+
+
+def scene_from(args: dict):
+    from .scene import SceneOptions
+    return SceneOptions(**{k: args[k] for k in ("blend", "alpha", "objects") if k in args})
 
 
 def card_metadata(summary: dict) -> dict:
@@ -23,6 +35,7 @@ def card_metadata(summary: dict) -> dict:
         "license": summary["license"],
         "pretty_name": "fgbg-depth",
         "task_categories": ["image-segmentation", "depth-estimation"] if with_depth else ["image-segmentation"],
+        **({"task_ids": ["instance-segmentation"]} if summary["arguments"].get("objects", 1) > 1 else {}),
         "tags": ["synthetic", "image-compositing", "foreground-background", "fgbg-depth"],
         "size_categories": [summary["size_category"]],
         "configs": [
@@ -36,7 +49,7 @@ def card_metadata(summary: dict) -> dict:
                             {"split": "foregrounds", "path": "sources/foregrounds-*"}]},
         ],
         "dataset_info": [
-            {"config_name": "default", "features": _yaml_features(features(with_depth)),
+            {"config_name": "default", "features": _yaml_features(features(with_depth, scene_from(summary["arguments"]))),
              "splits": [{"name": s, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
                         for s, v in splits.items()],
              "download_size": sum(v["download_size"] for v in splits.values()),
@@ -56,6 +69,31 @@ def card_metadata(summary: dict) -> dict:
                                                       "precision", "input_size", "max_m") if depth.get(k) is not None}
     meta["channel_stats"] = summary["channel_stats"]
     return meta
+
+
+def _scene_parts(args: dict) -> tuple[str, str, str]:
+    """(rows after depth, rows after scale, a sentence for "How it was made") for --blend, --alpha
+    and --objects; empty for the defaults."""
+    size, k, blend = args["size"], args.get("objects", 1), args.get("blend", "none")
+    rows, tail, text = "", "", ""
+    if args.get("alpha"):
+        rows += (f"| `alpha` | image (PNG, L, {size}×{size}) | the weight the objects got: fg_bg = alpha·objects + "
+                 "(1 − alpha)·bg wherever the blend keeps the background |\n")
+    if k > 1:
+        rows += (f"| `instances` | image (palette PNG, {size}×{size}) | 0 background, i = the i-th object in paint "
+                 "order (far to near), visible pixels only; `mask` = instances > 0 |\n")
+        tail += ("| `objects` | list of struct | per object in paint order: `fg_id`, `fg_name`, `flipped`, `x`, `y`, "
+                 "`w`, `h` (box in output pixels), `scale`, `visible` (share of its own pixels left unoccluded) |\n")
+        text += (f" Each composite holds {k} cut-outs: the sample's own (the scalar columns describe it) and "
+                 f"{k - 1} more drawn from the sample's generator, each placed by the same rule, painted far to "
+                 "near (the higher its foot, the farther), so nearer objects hide farther ones.")
+    if blend != "none":
+        tail += "| `blend` | string | how the objects were blended: none, gaussian, poisson or motion |\n"
+        how = {"gaussian": "feathered alpha (Gaussian, σ 1–2 px)", "motion": "a small motion blur (3–7 px)",
+               "poisson": "Poisson (seamless) blending, which pulls the object's colours toward the background's",
+               "mixed": "one of none, gaussian, poisson and motion per sample, drawn from its generator"}[blend]
+        text += f" Blending: {how}."
+    return rows, tail, text
 
 
 def render_card(summary: dict) -> str:
@@ -105,7 +143,9 @@ def render_card(summary: dict) -> str:
     skipped = summary["skipped"]
     skipped_text = ("\nSkipped inputs:\n\n" + "\n".join(f"- {s['role']}/{s['name']}: {s['reason']}" for s in skipped)
                     + "\n") if skipped else ""
+    scene_rows, scene_tail_rows, scene_text = _scene_parts(args)
     values = {
+        "scene_rows": scene_rows, "scene_tail_rows": scene_tail_rows, "scene_text": scene_text,
         "yaml": yaml.safe_dump(card_metadata(summary), sort_keys=False, allow_unicode=True).rstrip(),
         "pretty_name": "fgbg-depth",
         "depth_source": source,

@@ -38,6 +38,12 @@ def _add_generate(sub) -> None:
     p.add_argument("--workers", type=int, help="worker processes [all cores]")
     p.add_argument("--engine", default="local", choices=["local", "ray"], help="where shards run [local]")
     p.add_argument("--ray-address", help="Ray cluster address (with --engine ray)")
+    p.add_argument("--blend", default="none", choices=["none", "gaussian", "poisson", "motion", "mixed"],
+                   help="how objects are blended in: none, gaussian (feathered alpha), poisson (seamless), "
+                        "motion (small motion blur), or mixed (one per sample) [none]")
+    p.add_argument("--alpha", action="store_true", help="add an `alpha` column: the weight the objects got")
+    p.add_argument("--objects", type=int, default=1,
+                   help="cut-outs per composite, 1-8; with more than one, `instances` and `objects` columns [1]")
     p.add_argument("--shard-rows", type=int, help="rows per shard [2000, fewer for large --size]")
     p.add_argument("--license", help="license id for the card [cc0-1.0 for the bundled samples, else other]")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -64,7 +70,8 @@ def _run_generate(args) -> int:
                            depth_input_size=args.depth_input_size,
                            test_fraction=args.test_fraction, split_by=args.split_by, seed=args.seed,
                            workers=args.workers, engine=args.engine, license=args.license,
-                           shard_rows=args.shard_rows, progress=not args.quiet, extra=extra)
+                           shard_rows=args.shard_rows, blend=args.blend, alpha=args.alpha, objects=args.objects,
+                           progress=not args.quiet, extra=extra)
     summary = generate(opts)
     for s in summary["skipped"]:
         print(f"fgbg-depth: skipped {s['role']}/{s['name']}: {s['reason']}", file=sys.stderr)

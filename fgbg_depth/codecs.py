@@ -46,3 +46,19 @@ def encode_png_gray(arr: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     header = struct.pack(">IIBBBBB", w, h, bits, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), level))
             + _chunk(b"IEND", b""))
+
+
+def encode_png_palette(ids: np.ndarray, palette, level: int = PNG_LEVEL) -> bytes:
+    """uint8 H×W indices → 8-bit palette PNG (PLTE from `palette`, a list of RGB triples), Up-filtered
+    like the grey PNGs: viewers show the colours, readers get the indices back (Pillow mode P)."""
+    h, w = ids.shape
+    if ids.dtype != np.uint8 or (ids.size and int(ids.max()) >= len(palette)):
+        raise ValueError("palette PNG needs uint8 indices within the palette")
+    rows = np.empty((h, w + 1), np.uint8)
+    rows[:, 0] = 2
+    rows[0, 1:] = ids[0]
+    np.subtract(ids[1:], ids[:-1], out=rows[1:, 1:])
+    header = struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)
+    plte = bytes(c for rgb in palette for c in rgb)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"PLTE", plte)
+            + _chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + _chunk(b"IEND", b""))

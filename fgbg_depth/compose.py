@@ -51,3 +51,49 @@ def paste(bg: np.ndarray, fg_rgba: np.ndarray, x: int, y: int) -> tuple[np.ndarr
     mask = np.zeros(bg.shape[:2], dtype=np.uint8)
     mask[y:y + h, x:x + w] = np.where(fg_rgba[..., 3] > 0, 255, 0).astype(np.uint8)
     return out, mask
+
+
+def paste_patch(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, coverage: np.ndarray | None = None) -> None:
+    """`paste` in place, for patches that may reach past the frame (a feathered or smeared cut-out):
+    the part of `rgba` inside the frame is alpha-blended onto `canvas` with the same integer
+    rounding. `coverage` (uint8, if given) accumulates the weight the objects got, composited the
+    same way: c ← a + c·(1 − a)."""
+    height, width = canvas.shape[:2]
+    h, w = rgba.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    part = rgba[y0 - y:y1 - y, x0 - x:x1 - x]
+    alpha = part[..., 3:4].astype(np.uint16)
+    region = canvas[y0:y1, x0:x1].astype(np.uint16)
+    canvas[y0:y1, x0:x1] = ((part[..., :3] * alpha + region * (255 - alpha) + 127) // 255).astype(np.uint8)
+    if coverage is not None:
+        covered = coverage[y0:y1, x0:x1].astype(np.uint16)
+        a = alpha[..., 0]
+        coverage[y0:y1, x0:x1] = ((a * 255 + covered * (255 - a) + 127) // 255).astype(np.uint8)
+
+
+def bleed_colours(fg: Image.Image) -> Image.Image:
+    """The cut-out's colours carried over its whole frame (mode RGB): where it is transparent, each
+    pixel takes the colour of the object nearby (push-pull: a pyramid of alpha-weighted means; each
+    level keeps its own mean by the weight it holds, up to 1, and takes the rest from the coarser
+    level). Opaque pixels keep their colours exactly; faint ones lean on their surroundings, since
+    a cut-out's colours there are often meaningless. A blend that widens the silhouette (feathering)
+    or looks past it (Poisson's guidance) reads these. Made once per cut-out and resolution."""
+    rgba = np.asarray(fg, dtype=np.float32)
+    weight = rgba[..., 3:4] / 255.0
+    levels = [(rgba[..., :3] * weight, weight)]
+    while max(levels[-1][1].shape[:2]) > 1:
+        colour, w = levels[-1]
+        h, wd = colour.shape[:2]
+        ph, pw = h % 2, wd % 2  # odd sides: repeat the last row/column so 2×2 blocks tile
+        colour = np.pad(colour, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        w = np.pad(w, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        levels.append((colour.reshape(colour.shape[0] // 2, 2, colour.shape[1] // 2, 2, 3).sum((1, 3)),
+                       w.reshape(w.shape[0] // 2, 2, w.shape[1] // 2, 2, 1).sum((1, 3))))
+    filled = levels[-1][0] / np.maximum(levels[-1][1], 1e-6)
+    for colour, w in reversed(levels[:-1]):
+        up = np.repeat(np.repeat(filled, 2, axis=0), 2, axis=1)[:colour.shape[0], :colour.shape[1]]
+        trust = np.minimum(w, 1.0)
+        filled = colour / np.maximum(w, 1e-6) * trust + up * (1.0 - trust)
+    return Image.fromarray(np.clip(np.rint(filled), 0, 255).astype(np.uint8), "RGB")

@@ -57,6 +57,11 @@ def reproduce_command(opts) -> str:
     if opts.foregrounds:
         parts.append("--foregrounds FOREGROUNDS")
     parts.append(f"--placements {opts.placements} --size {opts.size}")
+    scene = {"blend": "none", "alpha": False, "objects": 1}
+    for key, default in scene.items():
+        value = getattr(opts, key, default)
+        if value != default:
+            parts.append(f"--{key}" if value is True else f"--{key} {value}")
     return " ".join(parts)
 
 
@@ -92,7 +97,7 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
     bundled = not opts.backgrounds and not opts.foregrounds
     arguments = {"placements": plan.placements, "size": opts.size, "depth": job.depth,
                  "test_fraction": plan.test_fraction, "split_by": plan.split_by, "seed": plan.seed,
-                 "shard_rows": plan.shard_rows,
+                 "shard_rows": plan.shard_rows, **job.scene.recipe(),
                  "backgrounds": "bundled samples" if not opts.backgrounds else f"{len(inputs.backgrounds)} files",
                  "foregrounds": "bundled samples" if not opts.foregrounds else f"{len(inputs.foregrounds)} files"}
     summary = {

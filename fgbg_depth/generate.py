@@ -17,6 +17,7 @@ from .assets import Inputs, load_inputs
 from .errors import FgBgError
 from .lock import FolderLock
 from .plan import Plan, shard_rows_for
+from .scene import SceneOptions
 from .shards import image_columns, write_json_atomic
 from .codecs import JPEG_QUALITY
 from .worker import DEPTH_SCALE, STATE_DIR, Job, depth_quantum_for, depth_scale_for
@@ -50,6 +51,9 @@ class GenerateOptions:
     engine: str = "local"
     license: str | None = None
     shard_rows: int | None = None
+    blend: str = "none"
+    alpha: bool = False
+    objects: int = 1
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -122,7 +126,12 @@ def _auto_depth(model, revision, weights, default_model: str, cached_weights: Pa
                                       "ground-plane prior")
 
 
+def scene_options(opts: GenerateOptions) -> SceneOptions:
+    return SceneOptions(blend=opts.blend, alpha=bool(opts.alpha), objects=int(opts.objects))
+
+
 def check_options(opts: GenerateOptions) -> None:
+    scene_options(opts).check()
     if not 16 <= opts.size <= 4096:
         raise FgBgError("--size must be between 16 and 4096 pixels")
     if not 0 <= opts.seed < 2**63:
@@ -146,6 +155,7 @@ def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, 
         "split_by": plan.split_by, "shard_rows": plan.shard_rows, "size": opts.size,
         "depth": depth, "depth_model": depth_info, "depth_scale": scale, "depth_quantum": quantum,
         "jpeg_quality": JPEG_QUALITY,
+        **scene_options(opts).recipe(),  # nothing for the defaults: earlier folders keep their fingerprints
         "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
         "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
     }
@@ -205,7 +215,8 @@ def _progress(total: int, done: int, enabled: bool):
 def split_stats(results: list[dict], with_depth: bool, depth_scale: float = DEPTH_SCALE) -> dict:
     """Merge shard sums in shard order and turn them into mean/std of the decoded values (images in
     [0, 1], depth in metres: units × depth_scale)."""
-    units = {"fg_bg": 1 / 255, "bg": 1 / 255, "mask": 1 / 255, "depth": depth_scale}
+    units = {"fg_bg": 1 / 255, "bg": 1 / 255, "mask": 1 / 255, "depth": depth_scale, "alpha": 1 / 255,
+             "instances": 1}
     out: dict = {}
     for split in sorted({r["split"] for r in results}, key=["train", "test"].index):
         merged: dict = {}
@@ -213,6 +224,8 @@ def split_stats(results: list[dict], with_depth: bool, depth_scale: float = DEPT
             for col, acc in r["stats"].items():
                 merged[col] = stats.merge(merged[col], acc) if col in merged else acc
         out[split] = {col: stats.finalize(merged[col], units[col]) for col in image_columns(with_depth)}
+        out[split].update({col: stats.finalize(merged[col], units[col]) for col in ("alpha", "instances")
+                           if col in merged})
     return out
 
 
@@ -252,7 +265,7 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum)
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=choice.name, out=str(opts.out), fingerprint=fingerprint_of(rec), depth_options=options,
-              depth_scale=scale, depth_quantum=quantum, runs_model=model)
+              depth_scale=scale, depth_quantum=quantum, runs_model=model, scene=scene_options(opts))
     return Prepared(job, inputs, backend, depth_info, choice.note, rec)
 
 

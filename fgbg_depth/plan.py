@@ -42,7 +42,11 @@ class Placement:
 def place_foreground(seed: int, sample_id: int, aspect: float) -> Placement:
     """The seed's recipe: a random spot, and an area in [0.3, 0.6] of the frame that grows toward
     the bottom (nearer objects look bigger). `aspect` is the cut-out's width / height."""
-    rng = np.random.default_rng([seed, sample_id])
+    return place_with(np.random.default_rng([seed, sample_id]), aspect)
+
+
+def place_with(rng: np.random.Generator, aspect: float) -> Placement:
+    """`place_foreground`'s rule with the next three draws of `rng` (a scene's other objects)."""
     depth_t, jitter, across = (float(v) for v in rng.random(3))
     t = min(1.0, max(0.0, depth_t + (2.0 * jitter - 1.0) * AREA_JITTER))
     area = MIN_AREA + (MAX_AREA - MIN_AREA) * t

@@ -1,4 +1,4 @@
-"""Contact sheets: one row per sample, bg | fg_bg | mask | depth, for people to look at."""
+"""Contact sheets: one row per sample, bg | fg_bg | mask | depth (| alpha | instances), for people to look at."""
 
 from __future__ import annotations
 
@@ -68,26 +68,32 @@ def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | N
     max_m = max_m or round(depth_scale * 65535, 6) or 10.0
     first = _decode(rows[0]["fg_bg"])
     s = first.width
-    cols = 4 if "depth" in rows[0] else 3
+    shown = [c for c in ("bg", "fg_bg", "mask", "depth", "alpha", "instances") if c in rows[0]]
+    cols = len(shown)
     sheet = Image.new("RGB", (cols * (s + GAP) - GAP, len(rows) * (s + LABEL_H) + 24), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for i, row in enumerate(rows):
         y = i * (s + LABEL_H)
-        cells = [_decode(row["bg"]).convert("RGB"), _decode(row["fg_bg"]).convert("RGB"),
-                 _decode(row["mask"]).convert("RGB")]
-        if cols == 4:
-            metres = np.asarray(_decode(row["depth"]), np.float32) * depth_scale
-            cells.append(Image.fromarray(colorize(metres, max_m)))
-        for j, cell in enumerate(cells):
+        for j, col in enumerate(shown):
+            if col == "depth":
+                metres = np.asarray(_decode(row["depth"]), np.float32) * depth_scale
+                cell = Image.fromarray(colorize(metres, max_m))
+            else:  # RGB, grey, and the instance map in its palette's colours
+                cell = _decode(row[col]).convert("RGB")
             sheet.paste(cell, (j * (s + GAP), y))
-        draw.text((2, y + s + 1), f"#{row['sample_id']} k={row['placement']} {row['bg_name']} + {row['fg_name']}"
-                  f"{' flipped' if row['flipped'] else ''}", fill=(0, 0, 0))
-    if cols == 4:  # scale bar under the depth column
-        y = len(rows) * (s + LABEL_H) + 4
-        x0, width = 3 * (s + GAP) + 24, max(8, s - 58)
+        label = f"#{row['sample_id']} k={row['placement']} {row['bg_name']} + {row['fg_name']}"
+        label += " flipped" if row["flipped"] else ""
+        label += f" +{len(row['objects']) - 1}" if row.get("objects") else ""
+        label += f" [{row['blend']}]" if row.get("blend") else ""
+        draw.text((2, y + s + 1), label, fill=(0, 0, 0))
+    y = len(rows) * (s + LABEL_H) + 4
+    if "depth" in shown:  # scale bar under the depth column
+        x0, width = shown.index("depth") * (s + GAP) + 24, max(8, s - 58)
         bar = colorize(np.tile(np.linspace(0, max_m, width)[None], (10, 1)), max_m)
         sheet.paste(Image.fromarray(bar), (x0, y))
         draw.text((x0 - 22, y), "0 m", fill=(0, 0, 0))
         draw.text((x0 + width + 3, y), f"{max_m:g} m", fill=(0, 0, 0))
-        draw.text((2, y + 4), "bg | fg_bg | mask | depth", fill=(0, 0, 0))
+    for j, col in enumerate(shown):  # each column named under itself; depth has its scale bar instead
+        if col != "depth":
+            draw.text((j * (s + GAP) + 2, y + 4), col, fill=(0, 0, 0))
     return sheet

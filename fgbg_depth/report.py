@@ -19,7 +19,7 @@ from .preview import contact_sheet, read_rows
 from .lock import STATE_DIR
 
 DEPTH_SAMPLE_ROWS = 400  # depth histogram from this many rows spread over the split
-SECTIONS = ("preview", "splits", "stats", "placements", "depth", "skipped", "arguments")
+SECTIONS = ("preview", "splits", "stats", "placements", "depth", "skipped", "arguments")  # and "scene" with options
 
 
 def _png_data_uri(im: Image.Image) -> str:
@@ -55,6 +55,22 @@ def _table(rows: list[list], header: list[str]) -> str:
 
 def _fmt(values) -> str:
     return ", ".join(f"{v:.4f}" for v in values) if values else "–"
+
+
+def _scene_section(files, names) -> str:
+    """How the composites were blended, and how much of each object stayed visible."""
+    out = '<section id="scene"><h2>Scene</h2>'
+    if "blend" in names:
+        blends = pa.concat_tables([pq.read_table(f, columns=["blend"]) for f in files]).column("blend").to_pylist()
+        counts = {mode: blends.count(mode) for mode in sorted(set(blends))}
+        out += _table([[mode, f"{n:,}", f"{n / len(blends):.1%}"] for mode, n in counts.items()],
+                      ["blend", "samples", "share"])
+    if "objects" in names:
+        objects = pa.concat_tables([pq.read_table(f, columns=["objects"]) for f in files]).column("objects").to_pylist()
+        visible = np.array([o["visible"] for row in objects for o in row], np.float64)
+        out += (f"<p>{len(objects[0])} objects per composite, painted far to near.</p>"
+                + svg_histogram(visible, 20, 0, 1, "share of each object left visible"))
+    return out + "</section>"
 
 
 def build_report(out, n: int = 16, split: str = "train") -> str:
@@ -96,6 +112,10 @@ def build_report(out, n: int = 16, split: str = "train") -> str:
                  + svg_histogram(m["scale"], 24, 0.0, 0.7, "box area / frame area")
                  + svg_histogram((m["x"] + m["w"] / 2) / size, 20, 0, 1, "box centre x / width")
                  + svg_histogram((m["y"] + m["h"]) / size, 20, 0, 1, "box bottom y / height") + "</section>")
+
+    names = pq.ParquetFile(files[0]).schema_arrow.names
+    if "blend" in names or "objects" in names:
+        parts.append(_scene_section(files, names))
 
     if report.get("with_depth"):
         scale = report["depth_scale"]

@@ -24,28 +24,55 @@ METADATA_COLUMNS = (
     ("placement", pa.int16()), ("x", pa.int32()), ("y", pa.int32()), ("w", pa.int32()),
     ("h", pa.int32()), ("scale", pa.float32()),
 )
+OBJECT_FIELDS = (("fg_id", pa.int32()), ("fg_name", pa.string()), ("flipped", pa.bool_()), ("x", pa.int32()),
+                 ("y", pa.int32()), ("w", pa.int32()), ("h", pa.int32()), ("scale", pa.float32()),
+                 ("visible", pa.float32()))
+OBJECTS = pa.list_(pa.field("element", pa.struct(list(OBJECT_FIELDS))))  # Parquet names list items "element"
 ROW_GROUP_ROWS = 100  # as `datasets` writes image datasets: the viewer and streaming read one group at a time
 ROW_GROUP_BYTES = 64_000_000  # the viewer and streaming want row groups ≤ 100 MB
 _DTYPE_NAMES = {pa.int64(): "int64", pa.int32(): "int32", pa.int16(): "int16", pa.string(): "string",
                 pa.bool_(): "bool", pa.float32(): "float32"}
 
 
-def image_columns(with_depth: bool) -> tuple[str, ...]:
-    return IMAGE_COLUMNS if with_depth else IMAGE_COLUMNS[:3]
-
-
-def features(with_depth: bool) -> dict:
-    """The `datasets` Features of a data shard, in `Features.to_dict()` form."""
-    out = {name: {"_type": "Image"} for name in image_columns(with_depth)}
-    for name, dtype in METADATA_COLUMNS:
-        out[name] = {"dtype": _DTYPE_NAMES[dtype], "_type": "Value"}
+def image_columns(with_depth: bool, scene=None) -> tuple[str, ...]:
+    """The image columns of a shard: today's four (three without depth), then `alpha` (--alpha) and
+    `instances` (--objects K > 1) when asked for."""
+    out = IMAGE_COLUMNS if with_depth else IMAGE_COLUMNS[:3]
+    if scene is not None and scene.alpha:
+        out += ("alpha",)
+    if scene is not None and scene.multi:
+        out += ("instances",)
     return out
 
 
-def schema(with_depth: bool) -> pa.Schema:
-    fields = [pa.field(name, IMAGE) for name in image_columns(with_depth)]
-    fields += [pa.field(name, dtype) for name, dtype in METADATA_COLUMNS]
-    meta = {"huggingface": json.dumps({"info": {"features": features(with_depth)}})}
+def extra_columns(scene=None) -> tuple[tuple[str, pa.DataType], ...]:
+    """Columns after the metadata ones: `objects` (K > 1) and `blend` (a blend mode other than none)."""
+    out = ()
+    if scene is not None and scene.multi:
+        out += (("objects", OBJECTS),)
+    if scene is not None and scene.blend != "none":
+        out += (("blend", pa.string()),)
+    return out
+
+
+def _feature(dtype: pa.DataType) -> dict:
+    if dtype == OBJECTS:
+        return {"feature": {name: _feature(t) for name, t in OBJECT_FIELDS}, "_type": "List"}
+    return {"dtype": _DTYPE_NAMES[dtype], "_type": "Value"}
+
+
+def features(with_depth: bool, scene=None) -> dict:
+    """The `datasets` Features of a data shard, in `Features.to_dict()` form."""
+    out = {name: {"_type": "Image"} for name in image_columns(with_depth, scene)}
+    for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene)):
+        out[name] = _feature(dtype)
+    return out
+
+
+def schema(with_depth: bool, scene=None) -> pa.Schema:
+    fields = [pa.field(name, IMAGE) for name in image_columns(with_depth, scene)]
+    fields += [pa.field(name, dtype) for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene))]
+    meta = {"huggingface": json.dumps({"info": {"features": features(with_depth, scene)}})}
     return pa.schema(fields, metadata=meta)
 
 
@@ -77,13 +104,22 @@ def _row_group_bounds(byte_sizes: list[int]) -> list[tuple[int, int]]:
     return bounds
 
 
+def _leaves(name: str, dtype: pa.DataType) -> list[str]:
+    """Parquet's leaf column paths of an Arrow field (what per-column writer options name)."""
+    if pa.types.is_struct(dtype):
+        return [leaf for i in range(dtype.num_fields) for leaf in _leaves(f"{name}.{dtype.field(i).name}", dtype.field(i).type)]
+    if pa.types.is_list(dtype):
+        return _leaves(f"{name}.list.element", dtype.value_type)
+    return [name]
+
+
 def _writer_options(table: pa.Table) -> dict:
     image_leaves = [f"{f.name}.{leaf}" for f in table.schema if f.type == IMAGE for leaf in ("bytes", "path")]
-    plain = [f.name for f in table.schema if f.type != IMAGE]
+    plain = [leaf for f in table.schema if f.type != IMAGE for leaf in _leaves(f.name, f.type)]
     compression = {leaf: "none" for leaf in image_leaves}  # JPEG and PNG bytes do not shrink further
     compression.update({name: "zstd" for name in plain})
     dictionary = [f"{name}.{leaf}" for name in ("bg",) if name in table.schema.names for leaf in ("bytes", "path")]
-    dictionary += [name for name in ("bg_name", "fg_name", "name") if name in table.schema.names]
+    dictionary += [name for name in ("bg_name", "fg_name", "name", "blend") if name in table.schema.names]
     return dict(compression=compression, use_dictionary=dictionary, write_statistics=plain,
                 dictionary_pagesize_limit=64 << 20, write_page_checksum=True)
 

@@ -26,17 +26,23 @@ from .codecs import decode_jpeg
 from .errors import FgBgError
 from .lock import STATE_DIR, FolderLock
 from .plan import Plan
+from .blend import MODES
+from .scene import SceneOptions
 from .shards import arrow_nbytes, image_columns, schema, source_schema, split_figures
 from .worker import DEPTH_SCALE
 
 MAX_LISTED = 50
 EXPECTED = {"fg_bg": ("JPEG", ("RGB",)), "bg": ("JPEG", ("RGB",)), "mask": ("PNG", ("L",)),
-            "depth": ("PNG", ("I;16", "I;16B", "I"))}
+            "depth": ("PNG", ("I;16", "I;16B", "I")), "alpha": ("PNG", ("L",)), "instances": ("PNG", ("P",))}
 
 
 def _plan_from(recipe: dict) -> Plan:
     return Plan(len(recipe["backgrounds"]), len(recipe["foregrounds"]), recipe["placements"], recipe["seed"],
                 recipe["test_fraction"], recipe["split_by"], recipe["shard_rows"])
+
+
+def scene_of(recipe: dict) -> SceneOptions:
+    return SceneOptions(**{k: recipe[k] for k in ("blend", "alpha", "objects") if k in recipe})
 
 
 def _decode(col: str, data: bytes | None, size: int) -> tuple[np.ndarray | None, str | None]:
@@ -57,37 +63,77 @@ def _decode(col: str, data: bytes | None, size: int) -> tuple[np.ndarray | None,
     return pixels, None
 
 
-def shard_sums(table, size: int, with_depth: bool, where: str, problems: list[str]) -> dict:
-    """Check every image of a shard and return its per-channel sums, accumulated as the writer
-    accumulates them (ShardWorker.encode_images, encode_depth, table_from)."""
-    hist = {"fg_bg": np.zeros((3, 256), np.int64), "bg": np.zeros((3, 256), np.int64),
-            "mask": np.zeros((1, 256), np.int64)}
+def shard_sums(table, size: int, with_depth: bool, where: str, problems: list[str],
+               scene: SceneOptions = SceneOptions()) -> dict:
+    """Check every image of a shard, and the scene columns against them, and return its per-channel
+    sums, accumulated as the writer accumulates them (ShardWorker.encode_images, encode_depth,
+    table_from)."""
+    columns = image_columns(with_depth, scene)
+    hist = {col: np.zeros((3 if col in ("fg_bg", "bg") else 1, 256), np.int64)
+            for col in columns if col != "depth"}
     depth_acc = stats.empty(1)
-    for col in image_columns(with_depth):
-        cells = table.column(col).to_pylist()
-        uses: dict[bytes, int] = {}
-        if col == "bg":  # one stored background serves many rows: decode it once, weigh it by its uses
-            for cell in cells:
-                key = cell["bytes"] if cell else None
-                uses[key] = uses.get(key, 0) + 1
-            work = [(None, data, n) for data, n in uses.items()]
+    uses: dict[bytes, int] = {}
+    for cell in table.column("bg").to_pylist():  # one stored background serves many rows: decode it once
+        key = cell["bytes"] if cell else None
+        uses[key] = uses.get(key, 0) + 1
+    for data, n in uses.items():
+        pixels, problem = _decode("bg", data, size)
+        if problem:
+            problems.append(f"{where} a row: bg {problem}")
         else:
-            work = [(i, cell["bytes"] if cell else None, 1) for i, cell in enumerate(cells)]
-        for i, data, weight in work:
-            pixels, problem = _decode(col, data, size)
+            stats.add_histogram(hist["bg"], pixels, weight=n)
+    per_row = [c for c in columns if c != "bg"]
+    cells = {col: table.column(col).to_pylist() for col in per_row}
+    records = table.column("objects").to_pylist() if scene.multi else None
+    blends = table.column("blend").to_pylist() if scene.blend != "none" else None
+    own = {name: table.column(name).to_pylist() for name in ("fg_id", "x", "y", "w", "h")} if scene.multi else None
+    for i in range(table.num_rows):
+        row = {}
+        for col in per_row:
+            pixels, problem = _decode(col, cells[col][i]["bytes"] if cells[col][i] else None, size)
             if problem:
-                problems.append(f"{where} {'row ' + str(i) if i is not None else 'a row'}: {col} {problem}")
+                problems.append(f"{where} row {i}: {col} {problem}")
                 continue
+            row[col] = pixels
             if col == "depth":
                 stats.add_depth(depth_acc, pixels)
             elif col == "mask":
                 stats.add_binary_mask(hist["mask"], pixels)
             else:
-                stats.add_histogram(hist[col], pixels, weight=weight)
+                stats.add_histogram(hist[col], pixels)
+        problems.extend(f"{where} row {i}: {p}" for p in _scene_problems(row, scene, records and records[i],
+                                                                          blends and blends[i],
+                                                                          own and {k: v[i] for k, v in own.items()}))
     sums = {col: stats.from_histogram(h) for col, h in hist.items()}
     if with_depth:
         sums["depth"] = depth_acc
     return sums
+
+
+def _scene_problems(row: dict, scene: SceneOptions, objects, blend, own) -> list[str]:
+    """What a row's scene columns must satisfy: alpha covers the mask, the instance ids are 0..K and
+    their union is the mask, one record per object with the own object among them, a known blend."""
+    out = []
+    mask = row.get("mask")
+    if scene.alpha and mask is not None and "alpha" in row and (row["alpha"][mask > 0] == 0).any():
+        out.append("alpha is 0 where the mask says there is an object")
+    if scene.multi and "instances" in row:
+        ids = row["instances"]
+        if int(ids.max(initial=0)) > scene.objects:
+            out.append(f"instances hold id {int(ids.max())}, more than the {scene.objects} objects")
+        if mask is not None and not np.array_equal(ids > 0, mask > 0):
+            out.append("instances > 0 differs from the mask")
+    if scene.multi:
+        if not isinstance(objects, list) or len(objects) != scene.objects:
+            out.append(f"objects has {len(objects) if isinstance(objects, list) else 'no'} entries, expected {scene.objects}")
+        else:
+            if not all(0.0 <= (o.get("visible") or 0.0) <= 1.0 for o in objects):
+                out.append("objects: visible outside [0, 1]")
+            if not any(all(o.get(k) == v for k, v in own.items()) for o in objects):
+                out.append("objects does not hold the row's own object")
+    if scene.blend != "none" and blend not in (MODES if scene.blend == "mixed" else (scene.blend,)):
+        out.append(f"blend '{blend}' is not what --blend {scene.blend} makes")
+    return out
 
 
 def verify(out, workers: int | None = None) -> tuple[list[str], dict]:
@@ -131,7 +177,7 @@ def _verify(out: Path, recipe: dict, workers: int) -> tuple[list[str], dict]:
     with_depth = recipe["depth"] != "none"
     scale = recipe.get("depth_scale") or DEPTH_SCALE
     channel_stats = split_stats(sums, with_depth, scale) if len(sums) == len(specs) else None
-    problems += _check_card(out, plan, figures, source_figures, channel_stats, with_depth)
+    problems += _check_card(out, plan, figures, source_figures, channel_stats, with_depth, scene_of(recipe))
     summary = {"shards": len(specs), "rows": {k: v["num_examples"] for k, v in figures.items()},
                "bytes": {k: v["download_size"] for k, v in figures.items()}}
     return problems, summary
@@ -146,7 +192,7 @@ def _check_shard(task) -> tuple[list[str], tuple | None, dict | None]:
     """One shard: (problems, (split, rows, arrow_nbytes, file bytes) or None, its sums or None)."""
     out, recipe, spec, recorded_sha = task
     plan = _cached_plan(json.dumps(recipe, sort_keys=True))
-    size, with_depth = recipe["size"], recipe["depth"] != "none"
+    size, with_depth, scene = recipe["size"], recipe["depth"] != "none", scene_of(recipe)
     path = Path(out) / "data" / spec.filename
     where = f"data/{spec.filename}"
     if not path.is_file():
@@ -162,12 +208,12 @@ def _check_shard(task) -> tuple[list[str], tuple | None, dict | None]:
     part = (spec.split, table.num_rows, arrow_nbytes(table), path.stat().st_size)
     if table.num_rows != spec.rows:
         problems.append(f"{where}: {table.num_rows} rows, the plan says {spec.rows}")
-    if not pf.schema_arrow.equals(schema(with_depth), check_metadata=True):
+    if not pf.schema_arrow.equals(schema(with_depth, scene), check_metadata=True):
         return problems + [f"{where}: schema differs from the dataset contract"], part, None
     ids = plan.split_ids(spec.split)[spec.start:spec.stop]
     if not np.array_equal(table.column("sample_id").to_numpy(), ids):
         problems.append(f"{where}: sample ids differ from the plan")
-    return problems, part, shard_sums(table, size, with_depth, where, problems)
+    return problems, part, shard_sums(table, size, with_depth, where, problems, scene)
 
 
 def _read_sources(out: Path, problems: list[str]) -> dict:
@@ -210,7 +256,7 @@ def _check_info(meta: dict, config: str, figures: dict) -> list[str]:
 
 
 def _check_card(out: Path, plan: Plan, figures: dict, source_figures: dict, channel_stats: dict | None,
-                with_depth: bool) -> list[str]:
+                with_depth: bool, scene: SceneOptions = SceneOptions()) -> list[str]:
     problems = []
     for name in plan.split_names:
         if figures[name]["num_examples"] != len(plan.split_ids(name)):

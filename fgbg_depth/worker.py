@@ -15,11 +15,13 @@ from PIL import Image
 
 from . import stats
 from .assets import SourceFile, open_background, open_foreground
-from .codecs import decode_jpeg, encode_jpeg, encode_png_gray
-from .compose import fit_background, paste, reduce_foreground, resize_foreground
+from .blend import BLENDS_PAST_THE_EDGE, draw_blend
+from .codecs import decode_jpeg, encode_jpeg, encode_png_gray, encode_png_palette
+from .compose import SAMPLE_RESAMPLE, bleed_colours, fit_background, paste, reduce_foreground, resize_foreground
 from .depth import get_backend
 from .lock import STATE_DIR
 from .plan import Plan, ShardSpec, place_foreground
+from .scene import PALETTE, Composite, SceneOptions, compose_scene, scene_objects
 from .shards import schema, write_json_atomic, write_table_atomic
 
 DEPTH_SCALE = 10.0 / 65535.0  # metres per stored unit for a 10 m range (DenseDepth, planar) over 16 bits
@@ -57,6 +59,7 @@ class Job:
     depth_scale: float = DEPTH_SCALE
     depth_quantum: int = DEPTH_QUANTUM
     runs_model: bool = False  # a device model, loaded once per engine process and fed batches
+    scene: SceneOptions = SceneOptions()
 
     @property
     def with_depth(self) -> bool:
@@ -107,6 +110,7 @@ class ShardWorker:
         self._bg_jpeg: dict[int, bytes] = {}
         self._fg: dict[int, Image.Image] = {}
         self._fg_reduced: dict[tuple[int, int, bool], Image.Image] = {}
+        self._fg_colours: dict[tuple[int, int, bool], tuple[Image.Image, Image.Image]] = {}
 
     # -- inputs, each decoded once per process ------------------------------------------------
     def background(self, bg_id: int, res: int) -> np.ndarray:
@@ -133,16 +137,45 @@ class ShardWorker:
             self._fg_reduced[key] = reduce_foreground(self.foreground(fg_id), res, flip)
         return self._fg_reduced[key]
 
+    def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> np.ndarray:
+        """A scene's cut-out at w×h (uint8 RGBA): `foreground_for`'s alpha, and its colours carried
+        past the silhouette (compose.bleed_colours, made once per process), resized apart. Every
+        pixel then has a colour that belongs to the object, for the blends that look past its edge
+        (feathering, Poisson); pasted with its alpha it shows no dark fringe either."""
+        key = (fg_id, res, flip)
+        if key not in self._fg_colours:
+            mip = self.foreground_for(fg_id, res, flip)
+            self._fg_colours[key] = (bleed_colours(mip), mip.getchannel("A"))
+        colours, alpha = self._fg_colours[key]
+        out = np.empty((h, w, 4), np.uint8)
+        out[..., :3] = np.asarray(colours.resize((w, h), SAMPLE_RESAMPLE))
+        out[..., 3] = np.asarray(alpha.resize((w, h), SAMPLE_RESAMPLE))
+        return out
+
     # -- one sample ---------------------------------------------------------------------------
-    def compose(self, sample_id: int, res: int):
-        """Composite and mask of one sample at a square resolution, and its box there."""
-        bg_id, fg_id, flip, _ = self.job.plan.decode(int(sample_id))
+    def aspect(self, fg_id: int) -> float:
         fg = self.foreground(fg_id)
-        placement = place_foreground(self.job.plan.seed, int(sample_id), fg.width / fg.height)
-        x, y, w, h = placement.box(res)
-        cutout = resize_foreground(self.foreground_for(fg_id, res, bool(flip)), w, h)
-        composite, mask = paste(self.background(bg_id, res), cutout, x, y)
-        return composite, mask, (x, y, w, h)
+        return fg.width / fg.height
+
+    def compose(self, sample_id: int, res: int) -> Composite:
+        """One sample composited at a square resolution: the picture, its mask, the own object's
+        box there, and (with scene options) alpha, instances, per-object records, blend."""
+        job = self.job
+        bg_id, fg_id, flip, _ = job.plan.decode(int(sample_id))
+        if job.scene.is_default:  # one object pasted as it is: the code that made every earlier dataset
+            placement = place_foreground(job.plan.seed, int(sample_id), self.aspect(fg_id))
+            x, y, w, h = placement.box(res)
+            cutout = resize_foreground(self.foreground_for(fg_id, res, bool(flip)), w, h)
+            composite, mask = paste(self.background(bg_id, res), cutout, x, y)
+            return Composite(composite, mask, (x, y, w, h))
+        objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
+                                self.aspect, job.scene.objects)
+        blend = draw_blend(job.scene.blend, job.plan.seed, int(sample_id))
+        if blend.mode in BLENDS_PAST_THE_EDGE:
+            cutout = lambda f, fl, w, h: self.scene_cutout(f, res, fl, w, h)  # noqa: E731
+        else:  # the cut-out exactly as the default path resizes it
+            cutout = lambda f, fl, w, h: resize_foreground(self.foreground_for(f, res, fl), w, h)  # noqa: E731
+        return compose_scene(self.background(bg_id, res), objects, cutout, blend, res / job.size, job.scene)
 
     def compose_batch(self, batch) -> tuple[list, tuple | None]:
         """Composites at the output size, and the depth backend's inputs (None without depth)."""
@@ -157,11 +190,14 @@ class ShardWorker:
         size = self.job.size
         model_size = self.backend.input_size
         if model_size is None or tuple(model_size) == (size, size):
-            return np.stack([m[0] for m in made]), np.stack([m[1] for m in made])
-        if model_size[0] != model_size[1]:
+            big = made
+        elif model_size[0] != model_size[1]:
             raise ValueError("depth backends with non-square inputs are not supported")
-        big = [self.compose(i, model_size[0]) for i in ids]
-        return np.stack([b[0] for b in big]), np.stack([b[1] for b in big])
+        else:
+            big = [self.compose(i, model_size[0]) for i in ids]
+        # a scene of several objects hands the instance map: the planar prior stands each on its own foot
+        masks = [b.instances if b.instances is not None else b.mask for b in big]
+        return np.stack([b.image for b in big]), np.stack(masks)
 
     def depth_units(self, images, masks) -> np.ndarray:
         """uint16 depth at the output size: predict, resize, quantise."""
@@ -184,15 +220,31 @@ class ShardWorker:
         return taken
 
     # -- encoded pieces of a shard --------------------------------------------------------------
-    def encode_images(self, batch, made) -> Piece:
-        """Encode composites and masks of consecutive samples, with their value counts."""
+    def encode_images(self, batch, made: list[Composite]) -> Piece:
+        """Encode composites and masks (and alpha, instances) of consecutive samples, with their
+        value counts."""
         t0 = time.perf_counter()
-        encoded = [(encode_jpeg(m[0]), encode_png_gray(m[1])) for m in made]
-        piece = Piece([int(i) for i in batch], [m[2] for m in made], [e[0] for e in encoded],
+        encoded = [(encode_jpeg(m.image), encode_png_gray(m.mask)) for m in made]
+        piece = Piece([int(i) for i in batch], [m.box for m in made], [e[0] for e in encoded],
                       [e[1] for e in encoded], np.zeros((3, 256), np.int64), np.zeros((1, 256), np.int64))
-        for fg_bytes, (_, mask, _) in zip(piece.fg_bg, made):
+        for fg_bytes, m in zip(piece.fg_bg, made):
             stats.add_histogram(piece.hist_fg_bg, decode_jpeg(fg_bytes))  # the values users decode
-            stats.add_binary_mask(piece.hist_mask, mask)
+            stats.add_binary_mask(piece.hist_mask, m.mask)
+        scene = self.job.scene
+        if not scene.is_default:
+            piece.extra = {"hist": {}}
+            if scene.alpha:
+                piece.extra["alpha"] = [encode_png_gray(m.alpha) for m in made]
+                piece.extra["hist"]["alpha"] = np.zeros((1, 256), np.int64)
+                for m in made:
+                    stats.add_histogram(piece.extra["hist"]["alpha"], m.alpha)
+            if scene.multi:
+                piece.extra["instances"] = [encode_png_palette(m.instances, PALETTE) for m in made]
+                piece.extra["objects"] = [m.objects for m in made]
+                piece.extra["hist"]["instances"] = np.zeros((1, 256), np.int64)
+                for m in made:
+                    stats.add_histogram(piece.extra["hist"]["instances"], m.instances)
+            piece.extra["blend"] = [m.blend for m in made]
         self._clock("encode", t0)
         return piece
 
@@ -209,8 +261,10 @@ class ShardWorker:
         """One shard's Arrow table and per-channel sums from its pieces, in order."""
         t0 = time.perf_counter()
         job = self.job
-        cols: dict[str, list] = {name: [] for name in schema(job.with_depth).names}
+        shard_schema = schema(job.with_depth, job.scene)
+        cols: dict[str, list] = {name: [] for name in shard_schema.names}
         hist_fg, hist_mask, hist_bg = (np.zeros((c, 256), np.int64) for c in (3, 1, 3))
+        hist_extra = {name: np.zeros((1, 256), np.int64) for name in ("alpha", "instances") if name in cols}
         depth_acc = stats.empty(1)
         bg_uses: dict[int, int] = {}
         for piece in pieces:  # stage times of pieces made in other processes count for this shard
@@ -219,6 +273,8 @@ class ShardWorker:
             hist_mask += piece.hist_mask
             if job.with_depth:
                 depth_acc = stats.merge(depth_acc, piece.depth_acc)
+            for name, hist in hist_extra.items():
+                hist += piece.extra["hist"][name]
             for j, sid in enumerate(piece.ids):
                 bg_id, fg_id, flip, k = job.plan.decode(sid)
                 x, y, w, h = piece.boxes[j]
@@ -233,13 +289,22 @@ class ShardWorker:
                                     ("flipped", bool(flip)), ("placement", k), ("x", x), ("y", y), ("w", w),
                                     ("h", h), ("scale", w * h / (job.size * job.size))):
                     cols[name].append(value)
+                for name in ("alpha", "instances"):
+                    if name in cols:
+                        cols[name].append({"bytes": piece.extra[name][j], "path": None})
+                if "objects" in cols:
+                    cols["objects"].append([{**o, "fg_name": job.foregrounds[o["fg_id"]].name}
+                                            for o in piece.extra["objects"][j]])
+                if "blend" in cols:
+                    cols["blend"].append(piece.extra["blend"][j])
         for bg_id in sorted(bg_uses):
             stats.add_histogram(hist_bg, decode_jpeg(self.background_jpeg(bg_id)), weight=bg_uses[bg_id])
         acc = {"fg_bg": stats.from_histogram(hist_fg), "bg": stats.from_histogram(hist_bg),
                "mask": stats.from_histogram(hist_mask)}
         if job.with_depth:
             acc["depth"] = depth_acc
-        table = pa.Table.from_pydict(cols, schema=schema(job.with_depth))
+        acc.update({name: stats.from_histogram(hist) for name, hist in hist_extra.items()})
+        table = pa.Table.from_pydict(cols, schema=shard_schema)
         self._clock("encode", t0)
         return table, acc
 
@@ -303,6 +368,7 @@ class Piece:
     depth: list[bytes] | None = None
     depth_acc: dict | None = None
     seconds: dict = field(default_factory=dict)  # stage times spent on it away from the shard's writer
+    extra: dict = field(default_factory=dict)  # scene options' columns: alpha, instances, objects, blend, hist
 
     def add_seconds(self, stage_seconds: dict) -> Piece:
         add_times(self.seconds, stage_seconds)

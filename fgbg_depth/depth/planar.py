@@ -3,6 +3,8 @@
 Rows below the horizon lie on the ground plane, whose distance falls off as 1 / (row - horizon);
 rows at or above the horizon are as far as the range allows. A pasted object stands upright on
 the ground where its lowest opaque row touches it, so it takes that row's distance everywhere.
+With several objects the mask is an instance map (one value per object): each stands on its own
+lowest visible row.
 """
 
 from __future__ import annotations
@@ -37,9 +39,15 @@ class PlanarDepth:
         out = np.broadcast_to(ground[None, :, None], (n, h, w)).copy()
         if masks is not None:
             for i in range(n):
-                rows = np.flatnonzero(masks[i].any(axis=1))
-                if rows.size:
-                    out[i][masks[i] > 0] = ground[rows[-1]]
+                values = np.unique(masks[i])
+                if values.size <= 2:  # one object (a binary mask)
+                    rows = np.flatnonzero(masks[i].any(axis=1))
+                    if rows.size:
+                        out[i][masks[i] > 0] = ground[rows[-1]]
+                    continue
+                for v in values[values > 0]:
+                    where = masks[i] == v
+                    out[i][where] = ground[np.flatnonzero(where.any(axis=1))[-1]]
         return out
 
     def describe(self) -> dict:

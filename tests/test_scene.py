@@ -1,0 +1,362 @@
+"""Blend modes, the alpha column, and several objects with instance masks (--blend, --alpha,
+--objects): all opt-in, with today's bytes unchanged by default."""
+
+import io
+import json
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageFilter
+
+from conftest import run_cli
+from fgbg_depth.assets import default_foregrounds, open_foreground
+from fgbg_depth.blend import MODES, draw_blend, feather, motion_blur, motion_offsets, poisson_recolour, solve_poisson
+from fgbg_depth.compose import bleed_colours
+from fgbg_depth.codecs import decode_jpeg
+from fgbg_depth.compose import reduce_foreground, resize_foreground
+from test_generate import shard_hashes
+
+# What the code wrote before these options existed, for the library builds below (a new Pillow,
+# simplejpeg/libjpeg-turbo, zlib or pyarrow build may change them: then check the change is theirs).
+PINNED = {
+    "bundled-planar": {"test-00000-of-00001.parquet": "e79c5196febbdd3b20a629845f02d38cd9577578fdc48af45888da5f4808e4f1",
+                       "train-00000-of-00002.parquet": "d4b540dd5310d0e74c793b41cab3dea4cd0e141747202f022e44c25d632aedab",
+                       "train-00001-of-00002.parquet": "73485cd511fb26b4a290cd434f402e7cc9b21230042b310958f6c6f5727010c8"},
+    "written-none": {"test-00000-of-00001.parquet": "09c7a5cf6002c93c89a450427210cf26b7fced38c086a744793133d0089e9432",
+                     "train-00000-of-00002.parquet": "687576125c63d4f8f8dab5d661e45dace2b4e8f104d2bbd9301967f35f5ad231",
+                     "train-00001-of-00002.parquet": "160d13472f891e07dce829a12946111be377e1f640802ee065b33f8ed1cfe531"},
+}
+PINNED_BUILDS = "Pillow 13.0.0, simplejpeg 1.9.0, pyarrow 26.0.1, zlib 1.2.13"
+
+
+def _builds() -> str:
+    import zlib
+
+    import PIL
+    import pyarrow
+    import simplejpeg
+    return f"Pillow {PIL.__version__}, simplejpeg {simplejpeg.__version__}, pyarrow {pyarrow.__version__}, zlib {zlib.ZLIB_RUNTIME_VERSION}"
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_default_options_write_todays_bytes(tmp_path, small_inputs, name):
+    bgs, fgs = small_inputs
+    args = {"bundled-planar": ["--placements", "2", "--size", "64", "--depth", "planar", "--shard-rows", "100"],
+            "written-none": ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "3", "--size", "48",
+                             "--depth", "none", "--shard-rows", "20"]}[name]
+    out = tmp_path / "out"
+    res = run_cli("generate", "--out", out, "--quiet", "--workers", "2", *args)
+    assert res.returncode == 0, res.stderr
+    got = {k: v for k, v in shard_hashes(out).items() if k in PINNED[name]}
+    assert got == PINNED[name], f"default bytes changed (pinned with {PINNED_BUILDS}; here {_builds()})"
+    schema = pq.ParquetFile(next((out / "data").glob("*.parquet"))).schema_arrow.names
+    assert not {"alpha", "instances", "objects", "blend"} & set(schema)
+
+
+# -- the blend functions ------------------------------------------------------------------------
+
+def disc(size=40, soft=True) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(xx - size / 2 + 0.5, yy - size / 2 + 0.5) / (size / 2)
+    alpha = np.clip((1.0 - r) * (8 if soft else 1000), 0, 1)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (size, size, 3))
+    rgb[alpha == 0] = 0  # a cut-out's hidden colours: never to be used
+    return np.dstack([rgb, (alpha * 255).round()]).astype(np.uint8)
+
+
+def colours_of(rgba):
+    return np.asarray(bleed_colours(Image.fromarray(rgba, "RGBA")))
+
+
+def bled(rgba):
+    """A cut-out as the scene path hands it to the blends: its colours carried past its silhouette."""
+    return np.dstack([colours_of(rgba), rgba[..., 3]])
+
+
+def test_bled_colours_keep_the_object_and_never_show_its_hidden_rgb():
+    rgba = disc()
+    rgba[..., :3][rgba[..., 3] == 0] = (255, 0, 255)  # a cut-out's hidden colour: must not leak
+    colours = colours_of(rgba)
+    solid = rgba[..., 3] == 255
+    assert np.array_equal(colours[solid], rgba[..., :3][solid])
+    outside = rgba[..., 3] == 0
+    assert np.abs(colours[outside].astype(int) - (255, 0, 255)).min(axis=1).max() > 0  # not magenta
+    near = rgba[..., :3][solid].astype(float).mean(0)
+    assert np.abs(colours[outside].astype(float).mean(0) - near).max() < 40  # the object's own colours
+
+
+def test_feather_keeps_the_object_sharp_and_softens_its_edge():
+    rgba = bled(disc())
+    out, x, y = feather(rgba, 10, 10, 1.5)
+    pad = 10 - x
+    assert (x, y) == (10 - pad, 10 - pad) and pad >= 3 * 1.5
+    inner = out[pad:-pad, pad:-pad]
+    solid = rgba[..., 3] == 255
+    assert np.array_equal(inner[..., :3][solid], rgba[..., :3][solid])  # colours untouched inside
+    assert (inner[..., 3][rgba[..., 3] > 0] > 0).all()  # every object pixel keeps weight
+    grown = out[..., 3] > 0
+    assert grown.sum() > (rgba[..., 3] > 0).sum()  # the fringe widened
+    assert ((out[..., 3] > 0) & (out[..., 3] < 255)).sum() > 2 * ((rgba[..., 3] > 0) & (rgba[..., 3] < 255)).sum()
+
+
+def test_motion_steps_and_blur():
+    steps = motion_offsets(5.0, 0.0)
+    assert len(steps) == 6 and {dy for _, dy in steps} == {0} and steps == sorted(steps)  # a horizontal line
+    assert {dx for dx, _ in motion_offsets(4.0, np.pi / 2)} == {0}  # a vertical one
+    rgba = disc(soft=False)
+    out, x, y = motion_blur(rgba, 0, 0, 6.0, 0.0)
+    pad = -x
+    row = out[pad + 20, :, 3].astype(int)
+    assert (np.diff(row[row > 0]) != 0).any()  # a ramp along the motion, not a hard edge
+    assert (out[pad:-pad, pad:-pad, 3][rgba[..., 3] > 0] > 0).all()
+
+
+def test_poisson_solves_the_equation_and_keeps_the_silhouette():
+    rng = np.random.default_rng(1)
+    canvas = np.clip(rng.normal(120, 10, (64, 64, 3)), 0, 255).astype(np.uint8)
+    rgba = disc(30, soft=False)
+    yy, xx = np.mgrid[0:30, 0:30]
+    texture = 30 + 20 * np.sin(xx / 3.0) * np.cos(yy / 4.0)  # a dark object with smooth texture
+    rgba[..., :3] = np.where(rgba[..., 3:] > 0, texture[..., None], 0).astype(np.uint8)
+    rgba = bled(rgba)
+    out = poisson_recolour(rgba, 17, 20, canvas)
+    assert np.array_equal(out[..., 3], rgba[..., 3])
+    inside = rgba[..., 3] > 0
+    assert np.array_equal(out[..., :3][~inside], rgba[..., :3][~inside])
+    # the seam is gone: on the object's rim, colours sit close to the canvas around it
+    rim = inside & ~np.pad(inside[1:-1, 1:-1] & inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:],
+                           1)
+    before = np.abs(rgba[..., :3][rim].astype(int) - 120).mean()
+    after = np.abs(out[..., :3][rim].astype(int) - 120).mean()
+    assert after < before / 2, (before, after)
+    # and inside, the equation holds: Δ(result) = Δ(cut-out), up to rounding to 8 bits (≤ 4)
+    def laplacian(a):
+        a = a.astype(float)
+        return a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:] - 4 * a[1:-1, 1:-1]
+    core = (inside[1:-1, 1:-1] & inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:])
+    error = np.abs(laplacian(out[..., :3]) - laplacian(rgba[..., :3]))[core]
+    assert error.max() <= 4 and error.mean() < 1.5, (error.max(), error.mean())
+
+
+def test_the_poisson_solve_equals_an_independent_iterative_one():
+    """The DST solve against plain Jacobi iterations of the same equations (Δf = Δsrc on omega,
+    Δf = Δg off it, f = g on the border): a bug in the transform, its scaling or its eigenvalues
+    would show, and so would any shortcut such as shifting the object's colours by a constant."""
+    rng = np.random.default_rng(3)
+    h, w = 23, 31
+    g = rng.normal(150, 30, (h, w, 2)).astype(np.float32)
+    src = rng.normal(60, 30, (h, w, 2)).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    omega = ((yy - 11) ** 2 / 60 + (xx - 14) ** 2 / 90) < 1
+    fast = solve_poisson(g, src, omega)
+
+    def lap(a):
+        return a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:] - 4 * a[1:-1, 1:-1]
+    guide = np.where(omega[1:-1, 1:-1, None], lap(src.astype(float)), lap(g.astype(float)))
+    f = g.astype(float).copy()
+    for _ in range(4000):
+        f[1:-1, 1:-1] = (f[:-2, 1:-1] + f[2:, 1:-1] + f[1:-1, :-2] + f[1:-1, 2:] - guide) / 4
+    assert np.abs(fast - f).max() < 0.05
+    assert np.abs(fast - g).max() > 20  # it did move something
+
+
+def test_mixed_draws_every_mode_and_parameters_do_not_depend_on_it():
+    drawn = [draw_blend("mixed", 0, i) for i in range(400)]
+    counts = {m: sum(b.mode == m for b in drawn) for m in MODES}
+    assert all(60 < n < 140 for n in counts.values()), counts
+    for i in range(20):  # a sample's sizes are the same whatever mode it gets
+        assert len({(draw_blend(mode, 0, i).sigma, draw_blend(mode, 0, i).length, draw_blend(mode, 0, i).angle)
+                    for mode in ("mixed", *MODES)}) == 1
+    assert all(1.0 <= b.sigma <= 2.0 and 3.0 <= b.length <= 7.0 for b in drawn)
+
+
+# -- whole runs ----------------------------------------------------------------------------------
+
+def read_rows(out, split="train"):
+    tables = [pq.read_table(p) for p in sorted((out / "data").glob(f"{split}-*.parquet"))]
+    return [r for t in tables for r in t.to_pylist()]
+
+
+def decode(cell):
+    return np.asarray(Image.open(io.BytesIO(cell["bytes"])))
+
+
+def silhouette_size(fg_name, flipped, w, h, size=96) -> int:
+    cut = open_foreground(os.path.join(default_foregrounds(), fg_name))
+    return int((resize_foreground(reduce_foreground(cut, size, flipped), w, h)[..., 3] > 0).sum())
+
+
+@pytest.fixture(scope="module")
+def scene_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scene") / "out"
+    res = run_cli("generate", "--out", out, "--objects", "3", "--alpha", "--blend", "mixed", "--placements", "3",
+                  "--size", "96", "--depth", "planar", "--shard-rows", "150", "--workers", "2", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_scene_run_verifies_and_has_the_columns(scene_run):
+    res = run_cli("verify", scene_run)
+    assert res.returncode == 0, res.stdout + res.stderr
+    names = pq.ParquetFile(next((scene_run / "data").glob("*.parquet"))).schema_arrow.names
+    assert names[:6] == ["fg_bg", "bg", "mask", "depth", "alpha", "instances"] and names[-2:] == ["objects", "blend"]
+    stats = json.loads((scene_run / "stats.json").read_text())["channel_stats"]["train"]
+    assert {"alpha", "instances"} <= set(stats) and 0 < stats["alpha"]["mean"][0] < 1
+
+
+def test_instances_union_boxes_and_visibility(scene_run):
+    rows = read_rows(scene_run)
+    assert len(rows) == 269  # 8 × 8 × 2 × 3 = 384 samples, 70% in train
+    for row in rows[:120]:
+        ids, mask = decode(row["instances"]), decode(row["mask"])
+        assert set(np.unique(ids)) <= {0, 1, 2, 3}
+        assert np.array_equal(ids > 0, mask > 0)
+        objects = row["objects"]
+        assert len(objects) == 3
+        own = [o for o in objects if (o["fg_id"], o["x"], o["y"], o["w"], o["h"]) ==
+               (row["fg_id"], row["x"], row["y"], row["w"], row["h"])]
+        assert own and own[0]["fg_name"] == row["fg_name"] and own[0]["flipped"] == row["flipped"]
+        feet = [o["y"] + o["h"] for o in objects]
+        assert feet == sorted(feet)  # painted far to near
+        for i, o in enumerate(objects, start=1):
+            ys, xs = np.nonzero(ids == i)
+            if len(ys):
+                assert o["x"] <= xs.min() and xs.max() < o["x"] + o["w"] and o["y"] <= ys.min() and ys.max() < o["y"] + o["h"]
+            total = silhouette_size(o["fg_name"], o["flipped"], o["w"], o["h"])
+            assert o["visible"] == pytest.approx(len(ys) / total, abs=1e-6), (i, o)
+        assert objects[-1]["visible"] == 1.0  # the nearest one is never hidden
+
+
+def test_alpha_column(scene_run):
+    rows = read_rows(scene_run)
+    soft = 0
+    for row in rows[:150]:
+        alpha, mask = decode(row["alpha"]), decode(row["mask"])
+        assert (alpha[mask > 0] > 0).all()
+        soft += int(((alpha > 0) & (alpha < 255)).sum())
+        luma = np.array([0.299, 0.587, 0.114])  # JPEG's luma; its chroma is subsampled over 16×16 blocks
+        composite = decode_jpeg(row["fg_bg"]["bytes"]) @ luma
+        bg = decode_jpeg(row["bg"]["bytes"]) @ luma
+        far = np.asarray(Image.fromarray(np.where(alpha > 0, 255, 0).astype(np.uint8)).filter(ImageFilter.MaxFilter(17))) == 0
+        if far.any():  # stored as JPEG, the background holds up to its noise
+            assert np.abs(composite - bg)[far].mean() < 1.5 and np.abs(composite - bg)[far].max() < 12, row["blend"]
+    assert soft > 1000  # edges are soft
+
+
+@pytest.mark.parametrize("blend", ["none", "gaussian", "motion", "poisson"])
+def test_the_composite_is_the_background_wherever_alpha_is_zero(blend):
+    """Before encoding, exactly: every blend here changes only pixels that got some weight."""
+    from fgbg_depth.generate import GenerateOptions, prepare
+    from fgbg_depth.worker import ShardWorker
+    job = prepare(GenerateOptions(out="unused", depth="none", blend=blend, alpha=True, objects=3, size=96)).job
+    worker = ShardWorker(job)
+    for sid in range(0, 2560, 37):
+        made = worker.compose(sid, 96)
+        bg_id = job.plan.decode(sid)[0]
+        background = worker.background(bg_id, 96)
+        zero = made.alpha == 0
+        assert np.array_equal(made.image[zero], background[zero]), sid
+        assert ((made.alpha > 0) | (made.mask == 0)).all()
+        assert zero.any() and (made.alpha == 255).any()
+
+
+def test_mixed_uses_every_mode(scene_run):
+    blends = [r["blend"] for r in read_rows(scene_run) + read_rows(scene_run, "test")]
+    assert len(blends) >= 384 and set(blends) == set(MODES)
+
+
+def test_planar_depth_stands_each_object_on_its_own_foot(scene_run):
+    from fgbg_depth.depth.planar import PlanarDepth
+    ground = PlanarDepth().ground(96)
+    scale = json.loads((scene_run / "stats.json").read_text())["depth_scale"]
+    for row in read_rows(scene_run)[:40]:
+        ids, depth = decode(row["instances"]), decode(row["depth"]).astype(float) * scale
+        for i in np.unique(ids[ids > 0]):
+            lowest = np.nonzero((ids == i).any(axis=1))[0][-1]
+            values = depth[ids == i]
+            assert np.ptp(values) < 0.011 and abs(values.mean() - ground[lowest]) < 0.011
+
+
+def test_workers_builder_and_engines_agree(tmp_path, small_inputs):
+    bgs, fgs = small_inputs
+    common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "4", "--size", "48", "--objects", "2",
+              "--alpha", "--blend", "mixed", "--depth", "planar", "--shard-rows", "17", "--quiet"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_cli("generate", "--out", one, "--workers", "1", *common).returncode == 0
+    assert run_cli("generate", "--out", two, "--workers", "2", *common).returncode == 0
+    assert shard_hashes(one) == shard_hashes(two)
+    for name in ("README.md", "stats.json"):
+        assert (one / name).read_bytes() == (two / name).read_bytes()
+    pytest.importorskip("ray")
+    ray_out = tmp_path / "ray"
+    res = run_cli("generate", "--out", ray_out, "--workers", "2", "--engine", "ray", *common)
+    assert res.returncode == 0, res.stderr
+    assert shard_hashes(ray_out) == shard_hashes(one)
+
+
+def test_builder_writes_the_cli_rows(tmp_path, small_inputs):
+    import datasets
+    from builder_script import FgBgDepth
+    bgs, fgs = small_inputs
+    builder = FgBgDepth(backgrounds=str(bgs), foregrounds=str(fgs), placements=2, size=48, objects=3, alpha=True,
+                        blend="gaussian", cache_dir=str(tmp_path / "cache"))
+    builder.download_and_prepare()
+    ds = builder.as_dataset()["train"]
+    for col in ("fg_bg", "alpha", "instances"):
+        ds = ds.cast_column(col, datasets.Image(decode=False))
+    out = tmp_path / "cli"
+    assert run_cli("generate", "--out", out, "--backgrounds", bgs, "--foregrounds", fgs, "--placements", "2",
+                   "--size", "48", "--objects", "3", "--alpha", "--blend", "gaussian", "--depth", "planar",
+                   "--workers", "1", "--quiet").returncode == 0
+    cli = read_rows(out)
+    for col in ("fg_bg", "alpha", "instances"):
+        assert [r[col]["bytes"] for r in ds] == [r[col]["bytes"] for r in cli]
+    assert [r["objects"] for r in ds] == [r["objects"] for r in cli]
+
+
+def test_options_are_part_of_the_fingerprint(tmp_path, small_inputs):
+    bgs, fgs = small_inputs
+    common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "1", "--size", "32", "--depth", "none",
+              "--quiet"]
+    out = tmp_path / "out"
+    assert run_cli("generate", "--out", out, "--blend", "gaussian", *common).returncode == 0
+    again = run_cli("generate", "--out", out, "--blend", "gaussian", *common)
+    assert again.returncode == 0
+    assert json.loads((out / ".fgbg-depth" / "report.json").read_text())["shards_already_done"] >= 1
+    for other in (["--blend", "motion"], ["--blend", "gaussian", "--alpha"], ["--blend", "gaussian", "--objects", "2"]):
+        res = run_cli("generate", "--out", out, *other, *common)
+        assert res.returncode == 2 and "other arguments" in res.stderr, other
+
+
+def test_bad_scene_options_are_one_line(tmp_path):
+    res = run_cli("generate", "--out", tmp_path / "a", "--objects", "9", "--quiet")
+    assert res.returncode == 2 and "--objects must be between 1 and 8" in res.stderr
+    fake = tmp_path / "fake" / "scipy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no scipy here')\n")
+    res = run_cli("generate", "--out", tmp_path / "b", "--blend", "poisson", "--quiet",
+                  env={"PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])})
+    assert res.returncode == 2 and "pip install 'fgbg-depth[blend]'" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_default_card_says_nothing_of_scenes(sample_out):
+    card = (sample_out / "README.md").read_text()
+    assert "`instances`" not in card and "`alpha`" not in card and "Blending" not in card
+
+
+def test_alpha_alone_adds_a_column_and_changes_nothing_else(tmp_path, small_inputs):
+    bgs, fgs = small_inputs
+    common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "2", "--size", "48", "--depth", "planar",
+              "--quiet"]
+    plain, with_alpha = tmp_path / "plain", tmp_path / "alpha"
+    assert run_cli("generate", "--out", plain, *common).returncode == 0
+    assert run_cli("generate", "--out", with_alpha, "--alpha", *common).returncode == 0
+    a, b = read_rows(plain), read_rows(with_alpha)
+    for col in ("fg_bg", "bg", "mask", "depth"):
+        assert [r[col]["bytes"] for r in a] == [r[col]["bytes"] for r in b], col
+    for row in b:  # one plainly pasted object: alpha is its alpha, and the mask is where it is > 0
+        assert np.array_equal(decode(row["alpha"]) > 0, decode(row["mask"]) > 0)
