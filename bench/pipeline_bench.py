@@ -120,6 +120,9 @@ def bench_command(inputs: str, placements: int, runs: int, tmp: Path) -> None:
                     str(placements), "--zip", str(tmp / "cmd-notebook.zip")]
     n = Plan(*(len(x) for x in (load_inputs(bgs, fgs).backgrounds, load_inputs(bgs, fgs).foregrounds)),
              placements).n_samples
+    # one core means one: both commands pinned to the same CPU (our depth stage runs in a side thread)
+    pin = ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[0])] if shutil.which("taskset") else []
+    ours_cmd, notebook_cmd = pin + ours_cmd, pin + notebook_cmd
     times: dict[str, list[float]] = {"ours": [], "notebook": []}
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     for _ in range(runs):
@@ -129,7 +132,8 @@ def bench_command(inputs: str, placements: int, runs: int, tmp: Path) -> None:
             subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
             times[label].append(time.perf_counter() - t0)
     ours_s, nb_s = statistics.median(times["ours"]), statistics.median(times["notebook"])
-    print(f"command: {inputs} inputs, {n} samples, 160 px, planar, 1 core; whole commands taking turns, median of {runs}")
+    print(f"command: {inputs} inputs, {n} samples, 160 px, planar, 1 core{' (taskset)' if pin else ''}; whole commands "
+          f"taking turns, median of {runs}")
     print(f"command ours      {ours_s:7.2f} s  {n / ours_s:8.1f} samples/s  (runs: {', '.join(f'{t:.2f}' for t in times['ours'])})")
     print(f"command notebook  {nb_s:7.2f} s  {n / nb_s:8.1f} samples/s  (runs: {', '.join(f'{t:.2f}' for t in times['notebook'])})")
     print(f"command ratio     {nb_s / ours_s:7.2f} x")

@@ -53,6 +53,21 @@ def paste(bg: np.ndarray, fg_rgba: np.ndarray, x: int, y: int) -> tuple[np.ndarr
     return out, mask
 
 
+def paste_image(background: Image.Image, cutout: Image.Image, x: int, y: int,
+                with_mask: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """`paste` done by Pillow in C: the same bytes (Pillow's blend rounds (fg·a + bg·(255 − a)) / 255
+    to the nearest integer as `paste` does; a test checks all 256³ inputs) at a fraction of the
+    time. `background` (RGB) is left as it was. The mask is None unless asked for."""
+    canvas = background.copy()
+    canvas.paste(cutout, (x, y), cutout)
+    if not with_mask:
+        return np.asarray(canvas), None
+    mask = np.zeros((background.height, background.width), dtype=np.uint8)
+    alpha = np.asarray(cutout.getchannel("A"))
+    mask[y:y + cutout.height, x:x + cutout.width] = (alpha > 0).view(np.uint8) * np.uint8(255)
+    return np.asarray(canvas), mask
+
+
 def paste_patch(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, coverage: np.ndarray | None = None) -> None:
     """`paste` in place, for patches that may reach past the frame (a feathered or smeared cut-out):
     the part of `rgba` inside the frame is alpha-blended onto `canvas` with the same integer

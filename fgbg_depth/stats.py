@@ -23,6 +23,13 @@ def add_histogram(hist: np.ndarray, arr: np.ndarray, weight: int = 1) -> None:
         hist[c] += weight * np.bincount(plane.ravel(), minlength=256)
 
 
+def add_rgb_histogram(hist: np.ndarray, rgb: np.ndarray) -> None:
+    """`add_histogram` for a contiguous uint8 H×W×3 image, counted by Pillow in C (the same counts)."""
+    from PIL import Image
+    counts = Image.frombuffer("RGB", (rgb.shape[1], rgb.shape[0]), np.ascontiguousarray(rgb), "raw", "RGB", 0, 1).histogram()
+    hist += np.asarray(counts, dtype=np.int64).reshape(3, 256)
+
+
 def add_binary_mask(hist: np.ndarray, mask: np.ndarray) -> None:
     """`add_histogram` for a mask known to hold only 0 and 255."""
     on = int(np.count_nonzero(mask))
@@ -37,12 +44,18 @@ def from_histogram(hist: np.ndarray) -> dict:
             "sumsq": [int(h @ (values * values)) for h in hist]}
 
 
+EXACT_IN_FLOAT64 = 2 ** 53 // 65535 ** 2  # pixels of uint16 whose sum of squares a float64 holds exactly
+
+
 def add_depth(acc: dict, depth: np.ndarray) -> None:
-    """Add a uint16 depth map; zeros (unknown) add nothing to the sums and are not counted."""
-    flat = depth.ravel().astype(np.int64)
+    """Add a uint16 depth map; zeros (unknown) add nothing to the sums and are not counted. Sums of
+    integers below 2**53 are exact in float64 whatever the order of addition, so a map of up to
+    ~2M pixels is summed there (a BLAS dot product); larger ones in int64."""
+    flat = depth.ravel()
     acc["count"] += int(np.count_nonzero(flat))
-    acc["sum"][0] += int(flat.sum())
-    acc["sumsq"][0] += int(flat @ flat)
+    wide = flat.astype(np.float64 if flat.size <= EXACT_IN_FLOAT64 else np.int64)
+    acc["sum"][0] += int(wide.sum())
+    acc["sumsq"][0] += int(wide @ wide)
 
 
 def merge(a: dict, b: dict) -> dict:

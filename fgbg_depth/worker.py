@@ -17,7 +17,8 @@ from . import stats
 from .assets import SourceFile, open_background, open_foreground
 from .blend import BLENDS_PAST_THE_EDGE, draw_blend
 from .codecs import decode_jpeg, encode_jpeg, encode_png_gray, encode_png_palette
-from .compose import SAMPLE_RESAMPLE, bleed_colours, fit_background, paste, reduce_foreground, resize_foreground
+from .compose import (SAMPLE_RESAMPLE, bleed_colours, fit_background, paste_image, reduce_foreground,
+                      resize_foreground)
 from .depth import get_backend
 from .lock import STATE_DIR
 from .plan import Plan, ShardSpec, place_foreground
@@ -108,8 +109,10 @@ class ShardWorker:
         self.stage_seconds: dict[str, float] = {}
         self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
         self._bg_jpeg: dict[int, bytes] = {}
+        self._bg_images: dict[tuple[int, int], Image.Image] = {}
         self._fg: dict[int, Image.Image] = {}
         self._fg_reduced: dict[tuple[int, int, bool], Image.Image] = {}
+        self._fg_premultiplied: dict[tuple[int, int, bool], Image.Image] = {}
         self._fg_colours: dict[tuple[int, int, bool], tuple[Image.Image, Image.Image]] = {}
 
     # -- inputs, each decoded once per process ------------------------------------------------
@@ -118,6 +121,13 @@ class ShardWorker:
         if key not in self._bg_pixels:
             self._bg_pixels[key] = fit_background(open_background(self.job.backgrounds[bg_id].path), res)
         return self._bg_pixels[key]
+
+    def background_image(self, bg_id: int, res: int) -> Image.Image:
+        """`background` as a Pillow image (made once), for Pillow's compositing."""
+        key = (bg_id, res)
+        if key not in self._bg_images:
+            self._bg_images[key] = Image.fromarray(self.background(bg_id, res), "RGB")
+        return self._bg_images[key]
 
     def background_jpeg(self, bg_id: int) -> bytes:
         if bg_id not in self._bg_jpeg:
@@ -136,6 +146,17 @@ class ShardWorker:
         if key not in self._fg_reduced:
             self._fg_reduced[key] = reduce_foreground(self.foreground(fg_id), res, flip)
         return self._fg_reduced[key]
+
+    def cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
+        """`foreground_for` resized to w×h, as Pillow's RGBA resize makes it (premultiply, resize,
+        divide back), with the premultiplied mip level made once per process instead of per sample."""
+        mip = self.foreground_for(fg_id, res, flip)
+        if (w, h) == mip.size:
+            return mip.copy()  # Pillow returns a copy at an unchanged size, without the round trip
+        key = (fg_id, res, flip)
+        if key not in self._fg_premultiplied:
+            self._fg_premultiplied[key] = mip.convert("RGBa")
+        return self._fg_premultiplied[key].resize((w, h), SAMPLE_RESAMPLE).convert("RGBA")
 
     def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> np.ndarray:
         """A scene's cut-out at w×h (uint8 RGBA): `foreground_for`'s alpha, and its colours carried
@@ -157,16 +178,17 @@ class ShardWorker:
         fg = self.foreground(fg_id)
         return fg.width / fg.height
 
-    def compose(self, sample_id: int, res: int) -> Composite:
-        """One sample composited at a square resolution: the picture, its mask, the own object's
-        box there, and (with scene options) alpha, instances, per-object records, blend."""
+    def compose(self, sample_id: int, res: int, with_mask: bool = True) -> Composite:
+        """One sample composited at a square resolution: the picture, its mask (unless not wanted:
+        a device model's input needs none), the own object's box there, and (with scene options)
+        alpha, instances, per-object records, blend."""
         job = self.job
         bg_id, fg_id, flip, _ = job.plan.decode(int(sample_id))
-        if job.scene.is_default:  # one object pasted as it is: the code that made every earlier dataset
+        if job.scene.is_default:  # one object pasted as it is: the bytes of every earlier dataset
             placement = place_foreground(job.plan.seed, int(sample_id), self.aspect(fg_id))
             x, y, w, h = placement.box(res)
-            cutout = resize_foreground(self.foreground_for(fg_id, res, bool(flip)), w, h)
-            composite, mask = paste(self.background(bg_id, res), cutout, x, y)
+            composite, mask = paste_image(self.background_image(bg_id, res), self.cutout(fg_id, res, bool(flip), w, h),
+                                          x, y, with_mask)
             return Composite(composite, mask, (x, y, w, h))
         objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
                                 self.aspect, job.scene.objects)
@@ -193,17 +215,21 @@ class ShardWorker:
             big = made
         elif model_size[0] != model_size[1]:
             raise ValueError("depth backends with non-square inputs are not supported")
-        else:
-            big = [self.compose(i, model_size[0]) for i in ids]
+        else:  # a model of fixed input size: masks are for priors (planar), which take any size
+            big = [self.compose(i, model_size[0], with_mask=not self.job.runs_model) for i in ids]
+        images = np.stack([b.image for b in big])
+        if any(b.mask is None for b in big):
+            return images, None
         # a scene of several objects hands the instance map: the planar prior stands each on its own foot
-        masks = [b.instances if b.instances is not None else b.mask for b in big]
-        return np.stack([b.image for b in big]), np.stack(masks)
+        return images, np.stack([b.instances if b.instances is not None else b.mask for b in big])
 
     def depth_units(self, images, masks) -> np.ndarray:
         """uint16 depth at the output size: predict, resize, quantise."""
         t0 = time.perf_counter()
         if hasattr(self.backend, "predict_units"):  # a model: resize and rounding run on its device
             out = self.backend.predict_units(images, self.job.size, self.job.depth_scale, self.job.depth_quantum)
+        elif hasattr(self.backend, "units_from_masks") and images.shape[1:3] == (self.job.size,) * 2:
+            out = self.backend.units_from_masks(masks, self.job.depth_scale, self.job.depth_quantum)
         else:
             metres = self.backend.predict(images, masks)
             out = np.stack([quantize_depth(resize_depth(m, self.job.size), self.job.depth_scale, self.job.depth_quantum)
@@ -228,7 +254,7 @@ class ShardWorker:
         piece = Piece([int(i) for i in batch], [m.box for m in made], [e[0] for e in encoded],
                       [e[1] for e in encoded], np.zeros((3, 256), np.int64), np.zeros((1, 256), np.int64))
         for fg_bytes, m in zip(piece.fg_bg, made):
-            stats.add_histogram(piece.hist_fg_bg, decode_jpeg(fg_bytes))  # the values users decode
+            stats.add_rgb_histogram(piece.hist_fg_bg, decode_jpeg(fg_bytes))  # the values users decode
             stats.add_binary_mask(piece.hist_mask, m.mask)
         scene = self.job.scene
         if not scene.is_default:

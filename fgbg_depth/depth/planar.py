@@ -50,6 +50,31 @@ class PlanarDepth:
                     out[i][where] = ground[np.flatnonzero(where.any(axis=1))[-1]]
         return out
 
+    def units_from_masks(self, masks: np.ndarray, scale: float, quantum: int) -> np.ndarray:
+        """`predict` at the masks' size turned into stored units (worker.quantize_depth), the same
+        values computed once per row: the ground is one value per row, and each object one value."""
+        from ..worker import quantize_depth
+        n, h, w = masks.shape
+        key = (h, float(scale), int(quantum))
+        if getattr(self, "_rows", (None,))[0] != key:
+            self._rows = (key, quantize_depth(self.ground(h), scale, quantum))
+        rows = self._rows[1]
+        out = np.empty((n, h, w), np.uint16)
+        out[:] = rows[None, :, None]
+        for i in range(n):
+            mask = masks[i]
+            top = int(mask.max())
+            if top == 0:
+                continue
+            on = mask > 0
+            if np.count_nonzero(on) == np.count_nonzero(mask == top):  # one object (a binary mask)
+                out[i][on] = rows[np.flatnonzero(on.any(axis=1))[-1]]
+                continue
+            for v in np.unique(mask[on]):  # an instance map: each object on its own foot
+                where = mask == v
+                out[i][where] = rows[np.flatnonzero(where.any(axis=1))[-1]]
+        return out
+
     def describe(self) -> dict:
         return {"backend": "planar", "horizon": self.horizon, "nearest_m": self.nearest,
                 "max_m": MAX_DEPTH}
