@@ -20,7 +20,8 @@ import numpy as np
 
 from ..assets import file_sha256
 from ..errors import FgBgError
-from .runner import KerasDepthModel, align_corners_taps, check_precision, keras_module, resize_align_corners
+from .runner import (KerasDepthModel, align_corners_taps, check_precision, keras_module, misfit,
+                     resize_align_corners)
 
 NYU_URL = "https://s3-eu-west-1.amazonaws.com/densedepth/nyu.h5"
 NYU_BYTES = 172_897_376
@@ -128,12 +129,6 @@ def _short(weight_name: str) -> str:
     return weight_name.split("/")[-1].split(":")[0]
 
 
-def _examples(items, k=3) -> str:
-    items = list(items)
-    more = f" and {len(items) - k} more" if len(items) > k else ""
-    return ", ".join(items[:k]) + more
-
-
 def _open_weights(path: Path):
     import h5py
     if not path.is_file():
@@ -222,14 +217,8 @@ def load_keras2_weights(model, path) -> dict:
         hint = ""
         if any(e.startswith("conv2/kernel (1, 1, 1664, 832)") for e in shape_errors):
             hint = HALF_WIDTH_HINT
-        parts = []
-        if shape_errors:
-            parts.append(f"{len(shape_errors)} shape mismatches: {_examples(shape_errors)}")
-        if unknown:
-            parts.append(f"{len(unknown)} layers the model lacks: {_examples(unknown)}")
-        if missing:
-            parts.append(f"{len(missing)} layers not in the file: {_examples(missing)}")
-        raise WeightFileError(f"'{path}' is not the DenseDepth NYU model ({'; '.join(parts)}).{hint}")
+        raise WeightFileError(f"'{path}' is not the DenseDepth NYU model "
+                              f"({misfit(shape_errors, unknown, missing, 'layers')}).{hint}")
     return {"layers": len(loaded), "parameters": int(sum(int(np.prod(v.shape)) for v in model.weights))}
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FgBgError
-from .runner import KerasDepthModel, check_precision, keras_module, resize_align_corners
+from .runner import KerasDepthModel, check_precision, keras_module, misfit, resize_align_corners
 from .safetensors_file import SafetensorsFile
 
 DEFAULT_MODEL = "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf"
@@ -474,11 +474,6 @@ def _residual_unit(keras, x, channels: int, name: str, prefix: str, targets: dic
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _examples(items, k=3) -> str:
-    items = list(items)
-    return ", ".join(items[:k]) + (f" and {len(items) - k} more" if len(items) > k else "")
-
-
 def load_checkpoint(targets: dict[str, _Target], weights, source: str) -> dict:
     """Copy every tensor of `weights` (a SafetensorsFile) where `targets` says, after checking that
     the file holds exactly the tensors the model has, each with its shape. Returns a small report."""
@@ -488,20 +483,13 @@ def load_checkpoint(targets: dict[str, _Target], weights, source: str) -> dict:
     wrong = [f"{k} {tuple(found[k])} (expected {targets[k].shape})" for k in sorted(targets)
              if k in found and tuple(found[k]) != targets[k].shape]
     if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatches: {_examples(wrong)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} tensors the model lacks: {_examples(unexpected)}")
-        if missing:
-            parts.append(f"{len(missing)} tensors not in the file: {_examples(missing)}")
         hint = ""
         if any(k.startswith("dpt.") or "readout" in k for k in found):
             hint = " It looks like a DPT checkpoint, not Depth Anything."
         elif found and not any(k.startswith(("neck.", "head.")) for k in found):
             hint = " It holds no depth head: a backbone-only (e.g. DINOv2) checkpoint?"
         raise CheckpointError(f"'{source}' does not fit the Depth Anything model its config.json describes "
-                              f"({'; '.join(parts)}).{hint}")
+                              f"({misfit(wrong, unexpected, missing, 'tensors')}).{hint}")
     for name, target in targets.items():
         if target.variable is None:
             continue

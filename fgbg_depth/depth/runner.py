@@ -49,6 +49,24 @@ def check_precision(precision: str) -> str:
     return PRECISIONS[precision]
 
 
+def examples(items, k: int = 3) -> str:
+    items = list(items)
+    return ", ".join(items[:k]) + (f" and {len(items) - k} more" if len(items) > k else "")
+
+
+def misfit(wrong: list[str], unexpected: list[str], missing: list[str], unit: str) -> str:
+    """What keeps a weights file off a model, for its one-line error: shape mismatches, then the
+    `unit`s (layers, tensors) the model lacks, then those the file lacks, a few named of each."""
+    parts = []
+    if wrong:
+        parts.append(f"{len(wrong)} shape mismatches: {examples(wrong)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} {unit} the model lacks: {examples(unexpected)}")
+    if missing:
+        parts.append(f"{len(missing)} {unit} not in the file: {examples(missing)}")
+    return "; ".join(parts)
+
+
 def align_corners_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The two taps and the weight of the second for each output of linear interpolation with
     align_corners=True: output i = x[lo[i]] + (x[hi[i]] − x[lo[i]]) · frac[i]."""
