@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageChops, ImageFilter
 
 from .errors import FgBgError
 
@@ -39,6 +39,7 @@ BLEND_STREAM = 1  # generator stream of a sample's blend: default_rng([seed, sam
 SIGMA_PX = (1.0, 2.0)  # gaussian σ at the output size
 MOTION_PX = (3.0, 7.0)  # motion blur length at the output size
 POISSON_MARGIN = 2  # pixels of frame around the box that the Poisson solve may adjust
+_ANY_WEIGHT = [0] + [1] * 255  # lookup table: 1 wherever a cut-out has any alpha
 
 
 @dataclass(frozen=True)
@@ -121,28 +122,33 @@ def feather(rgba: np.ndarray, x: int, y: int, sigma: float) -> tuple[np.ndarray,
     # picture at a quarter of the work
     small = grown.reduce(2).filter(ImageFilter.GaussianBlur(sigma / 2))
     alpha = small.resize(grown.size, Image.Resampling.BILINEAR)
+    # every pixel of the object keeps some weight, as _keep_object does, in C
+    alpha = ImageChops.lighter(alpha, grown.point(_ANY_WEIGHT))
     out = _padded(rgba, pad, edge=True)
     out[..., 3] = np.asarray(alpha)
-    return _keep_object(out, rgba, pad), x - pad, y - pad
+    return out, x - pad, y - pad
 
 
 def motion_offsets(length: float, angle: float) -> list[tuple[int, int]]:
     """Whole-pixel steps (dx, dy) along a line of `length` pixels at `angle`, centred: one per pixel
-    of length and one more, so a 3 px smear averages 4 copies and a 7 px one 8."""
+    of length and one more, so a 3 px smear averages 4 copies and a 7 px one 8 (rounded half to even)."""
     half = length / 2.0
-    return [(round(t * math.cos(angle)), round(t * math.sin(angle)))
-            for t in np.linspace(-half, half, math.ceil(length) + 1)]
+    t = np.linspace(-half, half, math.ceil(length) + 1)
+    return list(zip(np.rint(t * math.cos(angle)).astype(int).tolist(), np.rint(t * math.sin(angle)).astype(int).tolist()))
 
 
 def motion_blur(rgba: np.ndarray, x: int, y: int, length: float, angle: float) -> tuple[np.ndarray, int, int]:
     """Object and alpha smeared along a line: the mean of the premultiplied patch shifted by every
-    `motion_offsets` step (float32 sums; colours divided back once at the end)."""
+    `motion_offsets` step (float32 sums, on one plane per channel; colours divided back once at the
+    end). Channels move between the interleaved patch and the planes one at a time: numpy copies a
+    whole plane with a stride far faster than it transposes the lot."""
     steps = motion_offsets(length, angle)
     pad = max(max(abs(dx), abs(dy)) for dx, dy in steps)
     h, w = rgba.shape[:2]
     width = w + 2 * pad  # rows this wide leave a zero gap of 2·pad: a shift never wraps into the next row
     planes = np.zeros((4, h, width), np.float32)
-    planes[:, :, :w] = np.moveaxis(rgba, -1, 0)
+    for c in range(4):
+        planes[c, :, :w] = rgba[..., c]
     planes[:3] *= planes[3] * np.float32(1 / 255)  # premultiplied
     flat = planes.reshape(4, -1)
     acc = np.zeros((4, (h + 2 * pad) * width + 2 * pad), np.float32)
@@ -153,8 +159,10 @@ def motion_blur(rgba: np.ndarray, x: int, y: int, length: float, angle: float) -
     acc[:3] *= np.float32(255) / np.maximum(acc[3], np.float32(1e-3))
     acc[3] *= np.float32(1 / len(steps))
     np.rint(acc, out=acc)
-    np.clip(acc, 0, 255, out=acc)
-    out = np.ascontiguousarray(np.moveaxis(acc.astype(np.uint8), 0, -1))
+    np.minimum(acc, 255, out=acc)  # every value is ≥ 0: sums and products of non-negative ones
+    out = np.empty((h + 2 * pad, width, 4), np.uint8)
+    for c in range(4):
+        out[..., c] = acc[c]
     return _keep_object(out, rgba, pad), x - pad, y - pad
 
 

@@ -72,7 +72,8 @@ def paste_patch(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, coverage: 
     """`paste` in place, for patches that may reach past the frame (a feathered or smeared cut-out):
     the part of `rgba` inside the frame is alpha-blended onto `canvas` with the same integer
     rounding. `coverage` (uint8, if given) accumulates the weight the objects got, composited the
-    same way: c ← a + c·(1 − a)."""
+    same way: c ← a + c·(1 − a). The definition of what scene.compose_scene does with Pillow's
+    paste (the tests hold the two equal)."""
     height, width = canvas.shape[:2]
     h, w = rgba.shape[:2]
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)

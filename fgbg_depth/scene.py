@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from .blend import Blend, apply_blend, check_blend
-from .compose import paste_patch
 from .errors import FgBgError
 from .plan import Placement, place_foreground, place_with
 
@@ -66,6 +66,8 @@ def scene_objects(seed: int, sample_id: int, own_fg: int, own_flip: bool, n_fore
                   count: int) -> list[SceneObject]:
     """The scene's objects in paint order (far to near). `aspect_of(fg_id)` is a cut-out's w / h."""
     objects = [SceneObject(own_fg, own_flip, place_foreground(seed, sample_id, aspect_of(own_fg)), True)]
+    if count == 1:
+        return objects  # nothing to draw or order (a generator costs more to make than the rest of this)
     rng = np.random.default_rng([seed, sample_id, OBJECTS_STREAM])
     for _ in range(count - 1):
         pick, flip = (float(v) for v in rng.random(2))
@@ -89,22 +91,36 @@ class Composite:
     extra: dict = field(default_factory=dict)
 
 
-def compose_scene(background: np.ndarray, objects: list[SceneObject], cutout, blend: Blend, scale: float,
+def compose_scene(background: Image.Image, objects: list[SceneObject], cutout, blend: Blend, scale: float,
                   options: SceneOptions) -> Composite:
-    """Paint `objects` far to near onto a copy of `background` (res×res). `cutout(fg_id, flipped, w, h)`
-    gives a cut-out resized to its box, RGBA whose colours carry past its silhouette (the blends that
-    look past the edge read them); `scale` = res / output size (the blend's sizes scale with it)."""
-    res = background.shape[0]
+    """Paint `objects` far to near onto a copy of `background` (RGB, res×res; left as it was). `cutout(fg_id, flipped, w, h)`
+    gives a cut-out resized to its box as a Pillow image: RGBA, or for the blends that look past the
+    edge RGBX whose colours carry past the silhouette and whose fourth band is the alpha; `scale` =
+    res / output size (the blend's sizes scale with it)."""
+    res = background.height
+    # composited by Pillow in C: its paste rounds exactly as compose.paste_patch (which says so and is
+    # tested on every input), and pasting 255 through a patch's alpha is the coverage update
     canvas = background.copy()
-    coverage = np.zeros(canvas.shape[:2], np.uint8) if options.alpha else None
-    ids = np.zeros(canvas.shape[:2], np.uint8)  # paint-order index of the object seen; the mask is ids > 0
+    coverage = Image.new("L", canvas.size, 0) if options.alpha else None
+    ids = np.zeros((res, res), np.uint8)  # paint-order index of the object seen; the mask is ids > 0
     boxes, silhouettes, own_box = [], [], None
     for i, obj in enumerate(objects):
         x, y, w, h = obj.placement.box(res)
-        rgba = cutout(obj.fg_id, obj.flipped, w, h)
-        patch, px, py = apply_blend(blend, rgba, x, y, canvas, scale)
-        paste_patch(canvas, patch, px, py, coverage)
-        silhouette = rgba[..., 3] > 0
+        cut = cutout(obj.fg_id, obj.flipped, w, h)
+        if blend.mode == "none":  # pasted as it is: no round trip through NumPy
+            layer, px, py = cut, x, y
+            weight = cut.getchannel("A")
+            silhouette = np.asarray(weight) > 0
+        else:
+            rgba = np.asarray(cut)
+            frame = np.asarray(canvas) if blend.mode == "poisson" else None  # Poisson reads the frame so far
+            patch, px, py = apply_blend(blend, rgba, x, y, frame, scale)
+            layer = Image.fromarray(patch, "RGBA")
+            weight = layer.getchannel("A") if coverage is not None else None
+            silhouette = rgba[..., 3] > 0
+        canvas.paste(layer, (px, py), layer)
+        if coverage is not None:
+            coverage.paste(255, (px, py, px + layer.width, py + layer.height), weight)
         if options.multi:
             ids[y:y + h, x:x + w][silhouette] = i + 1
         else:  # one object: its silhouette is the mask
@@ -113,6 +129,7 @@ def compose_scene(background: np.ndarray, objects: list[SceneObject], cutout, bl
         silhouettes.append(silhouette)
         if obj.own:
             own_box = (x, y, w, h)
+    canvas, coverage = np.asarray(canvas), (np.asarray(coverage) if coverage is not None else None)
     records = None
     if options.multi:
         records = []

@@ -17,8 +17,7 @@ from . import stats
 from .assets import SourceFile, open_background, open_foreground
 from .blend import BLENDS_PAST_THE_EDGE, draw_blend
 from .codecs import decode_jpeg, encode_jpeg, encode_png_gray, encode_png_palette
-from .compose import (SAMPLE_RESAMPLE, bleed_colours, fit_background, paste_image, reduce_foreground,
-                      resize_foreground)
+from .compose import SAMPLE_RESAMPLE, bleed_colours, fit_background, paste_image, reduce_foreground
 from .depth import get_backend
 from .lock import STATE_DIR
 from .plan import Plan, ShardSpec, place_foreground
@@ -113,7 +112,7 @@ class ShardWorker:
         self._fg: dict[int, Image.Image] = {}
         self._fg_reduced: dict[tuple[int, int, bool], Image.Image] = {}
         self._fg_premultiplied: dict[tuple[int, int, bool], Image.Image] = {}
-        self._fg_colours: dict[tuple[int, int, bool], tuple[Image.Image, Image.Image]] = {}
+        self._fg_colours: dict[tuple[int, int, bool], Image.Image] = {}
 
     # -- inputs, each decoded once per process ------------------------------------------------
     def background(self, bg_id: int, res: int) -> np.ndarray:
@@ -158,20 +157,18 @@ class ShardWorker:
             self._fg_premultiplied[key] = mip.convert("RGBa")
         return self._fg_premultiplied[key].resize((w, h), SAMPLE_RESAMPLE).convert("RGBA")
 
-    def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> np.ndarray:
-        """A scene's cut-out at w×h (uint8 RGBA): `foreground_for`'s alpha, and its colours carried
-        past the silhouette (compose.bleed_colours, made once per process), resized apart. Every
+    def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
+        """A scene's cut-out at w×h (RGBX, its fourth band the alpha): `foreground_for`'s alpha, and
+        its colours carried past the silhouette (compose.bleed_colours, made once per process). Every
         pixel then has a colour that belongs to the object, for the blends that look past its edge
         (feathering, Poisson); pasted with its alpha it shows no dark fringe either."""
         key = (fg_id, res, flip)
         if key not in self._fg_colours:
             mip = self.foreground_for(fg_id, res, flip)
-            self._fg_colours[key] = (bleed_colours(mip), mip.getchannel("A"))
-        colours, alpha = self._fg_colours[key]
-        out = np.empty((h, w, 4), np.uint8)
-        out[..., :3] = np.asarray(colours.resize((w, h), SAMPLE_RESAMPLE))
-        out[..., 3] = np.asarray(alpha.resize((w, h), SAMPLE_RESAMPLE))
-        return out
+            # one RGBX picture: Pillow resizes its four bands each on its own (no premultiplying, as
+            # for RGBA), with the weights it uses for RGB and for L, so one resize gives both
+            self._fg_colours[key] = Image.merge("RGBX", (*bleed_colours(mip).split(), mip.getchannel("A")))
+        return self._fg_colours[key].resize((w, h), SAMPLE_RESAMPLE)
 
     # -- one sample ---------------------------------------------------------------------------
     def aspect(self, fg_id: int) -> float:
@@ -196,8 +193,8 @@ class ShardWorker:
         if blend.mode in BLENDS_PAST_THE_EDGE:
             cutout = lambda f, fl, w, h: self.scene_cutout(f, res, fl, w, h)  # noqa: E731
         else:  # the cut-out exactly as the default path resizes it
-            cutout = lambda f, fl, w, h: resize_foreground(self.foreground_for(f, res, fl), w, h)  # noqa: E731
-        return compose_scene(self.background(bg_id, res), objects, cutout, blend, res / job.size, job.scene)
+            cutout = lambda f, fl, w, h: self.cutout(f, res, fl, w, h)  # noqa: E731
+        return compose_scene(self.background_image(bg_id, res), objects, cutout, blend, res / job.size, job.scene)
 
     def compose_batch(self, batch) -> tuple[list, tuple | None]:
         """Composites at the output size, and the depth backend's inputs (None without depth)."""

@@ -95,3 +95,37 @@ def test_fast_sums_equal_plain_ones():
         assert acc["count"] == sum(v > 0 for v in flat)
         assert acc["sum"][0] == sum(flat) and acc["sumsq"][0] == sum(v * v for v in flat)
     assert 160 * 160 <= stats.EXACT_IN_FLOAT64 < 1500 * 1500
+
+
+def test_pillows_clipped_paste_and_coverage_equal_paste_patch():
+    """What scene.compose_scene does with Pillow equals compose.paste_patch, its definition, for
+    patches anywhere, partly outside the frame included."""
+    from fgbg_depth.compose import paste_patch
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        canvas = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        coverage = rng.integers(0, 256, (40, 40), dtype=np.uint8)
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        patch = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+        x, y = (int(v) for v in rng.integers(-20, 45, 2))
+        want, want_coverage = canvas.copy(), coverage.copy()
+        paste_patch(want, patch, x, y, want_coverage)
+        got, got_coverage, layer = Image.fromarray(canvas), Image.fromarray(coverage), Image.fromarray(patch, "RGBA")
+        got.paste(layer, (x, y), layer)
+        got_coverage.paste(255, (x, y, x + w, y + h), layer.getchannel("A"))
+        assert np.array_equal(np.asarray(got), want) and np.array_equal(np.asarray(got_coverage), want_coverage)
+
+
+def test_one_rgbx_resize_is_the_rgb_and_the_alpha_resized_apart():
+    """worker.scene_cutout resizes bled colours and alpha as one RGBX picture: Pillow resizes its
+    bands on their own (no premultiplying), with the weights of RGB and of L."""
+    from fgbg_depth.compose import SAMPLE_RESAMPLE
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(2, 90, 2))
+        rgb = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+        alpha = Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8), "L")
+        size = tuple(int(v) for v in rng.integers(1, 120, 2))
+        got = np.asarray(Image.merge("RGBX", (*rgb.split(), alpha)).resize(size, SAMPLE_RESAMPLE))
+        assert np.array_equal(got[..., :3], np.asarray(rgb.resize(size, SAMPLE_RESAMPLE)))
+        assert np.array_equal(got[..., 3], np.asarray(alpha.resize(size, SAMPLE_RESAMPLE)))
