@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 
@@ -64,7 +65,35 @@ class FgBgDepthConfig(datasets.BuilderConfig):
             except Exception:  # reported properly when the builder validates the inputs
                 listed.append((spec, None, None))
         version = hashlib.sha256(repr(listed).encode()).hexdigest()[:16]
-        return super().create_config_id({**config_kwargs, "inputs": version}, custom_features)
+        depth = hashlib.sha256(repr(self.depth_identity()).encode()).hexdigest()[:16]
+        return super().create_config_id({**config_kwargs, "inputs": version, "depth_source": depth}, custom_features)
+
+    def depth_identity(self) -> list:
+        """What the depth backend will really be, for the cache key: the backend `auto` and the
+        environment pick, a Hub model's revision resolved to its commit (a branch moves on), and the
+        names, sizes and times of a weights file or a model folder. What cannot be resolved is keyed
+        by the arguments as given: preparing the dataset then says what is wrong, in one line."""
+        from fgbg_depth.depth.model_hub import fetch_model
+        from fgbg_depth.generate import resolve_depth
+        try:
+            choice = resolve_depth(self.options())
+        except Exception:
+            return [self.depth]
+        identity = [choice.name, sorted((k, str(v)) for k, v in choice.options.items())]
+        for key in ("model", "weights"):
+            value = choice.options.get(key)
+            path = Path(value).expanduser() if value else None
+            if path is None:
+                continue
+            if path.is_file() or path.is_dir():
+                files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+                identity += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+            elif key == "model":  # a Hub id: fetched here once, as preparing would (cached after)
+                try:
+                    identity.append(fetch_model(value, choice.options.get("revision")).revision)
+                except Exception:
+                    pass
+        return identity
 
     def options(self) -> GenerateOptions:
         return GenerateOptions(out="", backgrounds=self.backgrounds, foregrounds=self.foregrounds,

@@ -405,3 +405,36 @@ def test_auto_uses_a_cached_model_and_never_downloads(model_hub, tmp_path):
     assert f"--depth auto: Depth Anything '{DEFAULT}' (in the Hugging Face cache)" in res.stderr
     report = json.loads((tmp_path / "auto" / ".fgbg-depth" / "report.json").read_text())
     assert report["depth"]["backend"] == "depth-anything" and report["depth"]["model"] == DEFAULT
+
+
+BUILDER_KEY = ("import sys; sys.path.insert(0, sys.argv[1]); from builder_script import FgBgDepth; "
+               "print(FgBgDepth(config_name='depth-anything', depth_model=sys.argv[2], placements=1, "
+               "cache_dir=sys.argv[3]).config_id)")
+
+
+def builder_key(model, cache, env) -> str:
+    import os
+    import subprocess
+    res = subprocess.run([sys.executable, "-c", BUILDER_KEY, str(ROOT), str(model), str(cache)], capture_output=True,
+                         text=True, env={**os.environ, **env}, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip().splitlines()[-1]
+
+
+def test_the_builders_cache_key_follows_the_models_commit(model_hub, tmp_path):
+    """A branch that moves on, or a model folder whose files change, is a new cache entry; offline,
+    the cached commit gives the same key as before."""
+    home, cache = tmp_path / "hf", tmp_path / "cache"
+    files = {p.name: p.read_bytes() for p in METRIC.iterdir() if p.name != "reference.npz"}
+    model_hub.add_model("owner/moving", files)
+    first = builder_key("owner/moving", cache, hub_env(model_hub, home))
+    assert builder_key("owner/moving", cache, hub_env(model_hub, home)) == first
+    assert builder_key("owner/moving", cache, hub_env(model_hub, home, offline=True)) == first
+    model_hub.add_model("owner/moving", {**files, "README.md": b"---\nlicense: mit\n---\nnew weights\n"})
+    moved = builder_key("owner/moving", cache, hub_env(model_hub, home))
+    assert moved != first
+    assert builder_key("owner/moving", cache, hub_env(model_hub, home, offline=True)) == moved
+    folder = copy_checkpoint(METRIC, tmp_path / "folder")
+    before = builder_key(folder, cache, {})
+    (folder / "config.json").write_text((folder / "config.json").read_text() + "\n")
+    assert builder_key(folder, cache, {}) != before
