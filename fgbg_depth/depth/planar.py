@@ -14,6 +14,22 @@ import numpy as np
 MAX_DEPTH = 10.0  # metres, the same range as DenseDepth's NYU model
 
 
+def standing_objects(mask: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """(pixels, foot row) of each object in a mask: a binary mask (one value besides 0) is one object,
+    an instance map one per id; the foot is the object's lowest row."""
+    top = int(mask.max())
+    if top == 0:
+        return []
+    on = mask > 0
+    if np.count_nonzero(on) == np.count_nonzero(mask == top):  # one object: no per-id pass
+        return [(on, int(np.flatnonzero(on.any(axis=1))[-1]))]
+    objects = []
+    for v in np.unique(mask[on]):
+        where = mask == v
+        objects.append((where, int(np.flatnonzero(where.any(axis=1))[-1])))
+    return objects
+
+
 class PlanarDepth:
     name = "planar"
     input_size = None
@@ -39,15 +55,8 @@ class PlanarDepth:
         out = np.broadcast_to(ground[None, :, None], (n, h, w)).copy()
         if masks is not None:
             for i in range(n):
-                values = np.unique(masks[i])
-                if values.size <= 2:  # one object (a binary mask)
-                    rows = np.flatnonzero(masks[i].any(axis=1))
-                    if rows.size:
-                        out[i][masks[i] > 0] = ground[rows[-1]]
-                    continue
-                for v in values[values > 0]:
-                    where = masks[i] == v
-                    out[i][where] = ground[np.flatnonzero(where.any(axis=1))[-1]]
+                for where, foot in standing_objects(masks[i]):
+                    out[i][where] = ground[foot]
         return out
 
     def units_from_masks(self, masks: np.ndarray, scale: float, quantum: int) -> np.ndarray:
@@ -62,17 +71,8 @@ class PlanarDepth:
         out = np.empty((n, h, w), np.uint16)
         out[:] = rows[None, :, None]
         for i in range(n):
-            mask = masks[i]
-            top = int(mask.max())
-            if top == 0:
-                continue
-            on = mask > 0
-            if np.count_nonzero(on) == np.count_nonzero(mask == top):  # one object (a binary mask)
-                out[i][on] = rows[np.flatnonzero(on.any(axis=1))[-1]]
-                continue
-            for v in np.unique(mask[on]):  # an instance map: each object on its own foot
-                where = mask == v
-                out[i][where] = rows[np.flatnonzero(where.any(axis=1))[-1]]
+            for where, foot in standing_objects(masks[i]):
+                out[i][where] = rows[foot]
         return out
 
     def describe(self) -> dict:
