@@ -82,9 +82,9 @@ class FgBgDepthConfig(datasets.BuilderConfig):
         identity = [choice.name, sorted((k, str(v)) for k, v in choice.options.items())]
         for key in ("model", "weights"):
             value = choice.options.get(key)
-            path = Path(value).expanduser() if value else None
-            if path is None:
+            if not value:
                 continue
+            path = Path(value).expanduser()
             if path.is_file() or path.is_dir():
                 files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
                 identity += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]

@@ -98,8 +98,9 @@ def compose_scene(background: Image.Image, objects: list[SceneObject], cutout, b
     edge RGBX whose colours carry past the silhouette and whose fourth band is the alpha; `scale` =
     res / output size (the blend's sizes scale with it)."""
     res = background.height
-    # composited by Pillow in C: its paste rounds exactly as compose.paste_patch (which says so and is
-    # tested on every input), and pasting 255 through a patch's alpha is the coverage update
+    # composited by Pillow in C: its paste rounds exactly as compose.paste, clipped at the frame
+    # (tests/test_hot_path.py holds it to a NumPy definition), and pasting 255 through a patch's
+    # alpha is the coverage update
     canvas = background.copy()
     coverage = Image.new("L", canvas.size, 0) if options.alpha else None
     ids = np.zeros((res, res), np.uint8)  # paint-order index of the object seen; the mask is ids > 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image
 
 
 def empty(channels: int) -> dict:
@@ -25,7 +26,6 @@ def add_histogram(hist: np.ndarray, arr: np.ndarray, weight: int = 1) -> None:
 
 def add_rgb_histogram(hist: np.ndarray, rgb: np.ndarray) -> None:
     """`add_histogram` for a contiguous uint8 H×W×3 image, counted by Pillow in C (the same counts)."""
-    from PIL import Image
     counts = Image.frombuffer("RGB", (rgb.shape[1], rgb.shape[0]), np.ascontiguousarray(rgb), "raw", "RGB", 0, 1).histogram()
     hist += np.asarray(counts, dtype=np.int64).reshape(3, 256)
 

@@ -97,10 +97,30 @@ def test_fast_sums_equal_plain_ones():
     assert 160 * 160 <= stats.EXACT_IN_FLOAT64 < 1500 * 1500
 
 
+def paste_patch(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, coverage: np.ndarray | None = None) -> None:
+    """compose.paste in place, for patches that may reach past the frame (a feathered or smeared
+    cut-out): the part of `rgba` inside the frame is alpha-blended onto `canvas` with the same
+    integer rounding. `coverage` (uint8, if given) accumulates the weight the objects got,
+    composited the same way: c ← a + c·(1 − a). The definition of what scene.compose_scene does
+    with Pillow's paste."""
+    height, width = canvas.shape[:2]
+    h, w = rgba.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    part = rgba[y0 - y:y1 - y, x0 - x:x1 - x]
+    alpha = part[..., 3:4].astype(np.uint16)
+    region = canvas[y0:y1, x0:x1].astype(np.uint16)
+    canvas[y0:y1, x0:x1] = ((part[..., :3] * alpha + region * (255 - alpha) + 127) // 255).astype(np.uint8)
+    if coverage is not None:
+        covered = coverage[y0:y1, x0:x1].astype(np.uint16)
+        a = alpha[..., 0]
+        coverage[y0:y1, x0:x1] = ((a * 255 + covered * (255 - a) + 127) // 255).astype(np.uint8)
+
+
 def test_pillows_clipped_paste_and_coverage_equal_paste_patch():
-    """What scene.compose_scene does with Pillow equals compose.paste_patch, its definition, for
-    patches anywhere, partly outside the frame included."""
-    from fgbg_depth.compose import paste_patch
+    """What scene.compose_scene does with Pillow equals paste_patch, its definition, for patches
+    anywhere, partly outside the frame included."""
     rng = np.random.default_rng(4)
     for _ in range(300):
         canvas = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
