@@ -7,6 +7,7 @@ from string import Template
 
 import yaml
 
+from .scene import SceneOptions
 from .shards import features, source_features
 
 TEMPLATE = Path(__file__).resolve().parent / "dataset_card.md"
@@ -21,11 +22,6 @@ def _yaml_features(feats: dict) -> list[dict]:
         else:
             out.append({"name": name, "dtype": "image" if f["_type"] == "Image" else f["dtype"]})
     return out
-
-
-def scene_from(args: dict):
-    from .scene import SceneOptions
-    return SceneOptions(**{k: args[k] for k in ("blend", "alpha", "objects") if k in args})
 
 
 def card_metadata(summary: dict) -> dict:
@@ -49,7 +45,7 @@ def card_metadata(summary: dict) -> dict:
                             {"split": "foregrounds", "path": "sources/foregrounds-*"}]},
         ],
         "dataset_info": [
-            {"config_name": "default", "features": _yaml_features(features(with_depth, scene_from(summary["arguments"]))),
+            {"config_name": "default", "features": _yaml_features(features(with_depth, SceneOptions.from_recipe(summary["arguments"]))),
              "splits": [{"name": s, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
                         for s, v in splits.items()],
              "download_size": sum(v["download_size"] for v in splits.values()),

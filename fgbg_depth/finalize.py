@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from .assets import SourceFile
 from .card import render_card
+from .scene import SceneOptions
 from .shards import source_schema, split_figures, write_json_atomic, write_table_atomic, write_text_atomic
 from .worker import STATE_DIR
 
@@ -50,18 +51,15 @@ def size_category(n: int) -> str:
     return next((label for edge, label in edges if n < edge), "100M<n<1B")
 
 
-def reproduce_command(opts) -> str:
+def reproduce_command(opts, scene: SceneOptions) -> str:
     parts = ["fgbg-depth generate --out OUT"]
     if opts.backgrounds:
         parts.append("--backgrounds BACKGROUNDS")
     if opts.foregrounds:
         parts.append("--foregrounds FOREGROUNDS")
     parts.append(f"--placements {opts.placements} --size {opts.size}")
-    scene = {"blend": "none", "alpha": False, "objects": 1}
-    for key, default in scene.items():
-        value = getattr(opts, key, default)
-        if value != default:
-            parts.append(f"--{key}" if value is True else f"--{key} {value}")
+    for key, value in scene.recipe().items():
+        parts.append(f"--{key}" if value is True else f"--{key} {value}")
     return " ".join(parts)
 
 
@@ -104,7 +102,7 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
         "fingerprint": job.fingerprint,
         "content_id": digest.hexdigest()[:16],
         "arguments": arguments,
-        "command": f"{reproduce_command(opts)} --depth {job.depth}{_model_arguments(job)} "
+        "command": f"{reproduce_command(opts, job.scene)} --depth {job.depth}{_model_arguments(job)} "
                    f"--test-fraction {plan.test_fraction} --split-by {plan.split_by} --seed {plan.seed}",
         "depth": dict(depth_info, note=note) if note else depth_info,
         "depth_scale": job.depth_scale if job.with_depth else None,

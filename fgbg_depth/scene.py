@@ -53,6 +53,11 @@ class SceneOptions:
         return {k: v for k, v in (("blend", self.blend), ("alpha", self.alpha), ("objects", self.objects))
                 if v != getattr(SceneOptions(), k)}
 
+    @classmethod
+    def from_recipe(cls, recorded: dict) -> SceneOptions:
+        """The options back from a recipe or the card's arguments (which hold `recipe()`'s keys)."""
+        return cls(**{k: recorded[k] for k in ("blend", "alpha", "objects") if k in recorded})
+
 
 @dataclass(frozen=True)
 class SceneObject:

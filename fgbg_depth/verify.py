@@ -41,10 +41,6 @@ def _plan_from(recipe: dict) -> Plan:
                 recipe["test_fraction"], recipe["split_by"], recipe["shard_rows"])
 
 
-def scene_of(recipe: dict) -> SceneOptions:
-    return SceneOptions(**{k: recipe[k] for k in ("blend", "alpha", "objects") if k in recipe})
-
-
 def _decode(col: str, data: bytes | None, size: int) -> tuple[np.ndarray | None, str | None]:
     """(pixels, problem) of one stored image: format, mode and size checked, pixels decoded the way
     the writer decoded them for the statistics (JPEG through `decode_jpeg`)."""
@@ -177,7 +173,7 @@ def _verify(out: Path, recipe: dict, workers: int) -> tuple[list[str], dict]:
     with_depth = recipe["depth"] != "none"
     scale = recipe.get("depth_scale") or DEPTH_SCALE
     channel_stats = split_stats(sums, with_depth, scale) if len(sums) == len(specs) else None
-    problems += _check_card(out, plan, figures, source_figures, channel_stats, with_depth, scene_of(recipe))
+    problems += _check_card(out, plan, figures, source_figures, channel_stats, with_depth, SceneOptions.from_recipe(recipe))
     summary = {"shards": len(specs), "rows": {k: v["num_examples"] for k, v in figures.items()},
                "bytes": {k: v["download_size"] for k, v in figures.items()}}
     return problems, summary
@@ -192,7 +188,7 @@ def _check_shard(task) -> tuple[list[str], tuple | None, dict | None]:
     """One shard: (problems, (split, rows, arrow_nbytes, file bytes) or None, its sums or None)."""
     out, recipe, spec, recorded_sha = task
     plan = _cached_plan(json.dumps(recipe, sort_keys=True))
-    size, with_depth, scene = recipe["size"], recipe["depth"] != "none", scene_of(recipe)
+    size, with_depth, scene = recipe["size"], recipe["depth"] != "none", SceneOptions.from_recipe(recipe)
     path = Path(out) / "data" / spec.filename
     where = f"data/{spec.filename}"
     if not path.is_file():
