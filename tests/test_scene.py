@@ -229,6 +229,9 @@ def test_scene_run_verifies_and_has_the_columns(scene_run):
     assert names[:6] == ["fg_bg", "bg", "mask", "depth", "alpha", "instances"] and names[-2:] == ["objects", "blend"]
     stats = json.loads((scene_run / "stats.json").read_text())["channel_stats"]["train"]
     assert {"alpha", "instances"} <= set(stats) and 0 < stats["alpha"]["mean"][0] < 1
+    # the card's command makes the same data again
+    assert ("fgbg-depth generate --out OUT --placements 3 --size 96 --blend mixed --alpha --objects 3 --depth planar"
+            in (scene_run / "README.md").read_text())
 
 
 def test_instances_union_boxes_and_visibility(scene_run):
