@@ -1,15 +1,16 @@
 """Blend modes: how a cut-out goes into the frame. Pure functions, one per mode.
 
-Each mode turns the cut-out's RGBA patch at its box into the patch that is then pasted with its alpha
-(compose.paste, integer arithmetic): so the composite always equals alpha·object + (1 − alpha)·
-background, with `alpha` the weight the object actually got, and pixels where alpha is 0 keep the
-background exactly. Following Dwibedi et al., "Cut, Paste and Learn" (ICCV 2017):
+Each mode turns the cut-out at its box into a `Layer` that Pillow then pastes through its weight
+(integer arithmetic): so the composite always equals alpha·object + (1 − alpha)·background, with
+`alpha` the weight the object actually got, and pixels where alpha is 0 keep the background
+exactly. Following Dwibedi et al., "Cut, Paste and Learn" (ICCV 2017):
 
 - `none`: the cut-out as it is.
 - `gaussian`: its alpha feathered by a Gaussian (σ of 1–2 px at the output size); the object keeps
   its sharp colours, and the widened fringe takes its own edge colours (compose.bleed_colours).
 - `motion`: object and alpha smeared along a short random line (3–7 px): the mean of whole-pixel
-  shifted copies of the premultiplied patch.
+  shifted copies of the premultiplied patch, composited premultiplied (BLEND_VERSION 2; version 1,
+  before 2026-12, averaged in floats and divided the colours back).
 - `poisson`: the object's colours solved for so that their gradients are the cut-out's and their
   border meets the frame underneath (Pérez et al., "Poisson Image Editing", 2003, the seamless
   cloning of OpenCV's `seamlessClone`): a DST solve of the Poisson equation over the box grown by a
@@ -33,13 +34,14 @@ from PIL import Image, ImageChops, ImageFilter
 from .errors import FgBgError
 
 MODES = ("none", "gaussian", "poisson", "motion")
+# a mode's bytes change only with a new version here; the recipe (and so the fingerprint) names it,
+# so a folder written by an earlier version is refused on resume instead of mixing the two
+BLEND_VERSION = {"motion": 2}
 CHOICES = (*MODES, "mixed")
-BLENDS_PAST_THE_EDGE = ("gaussian", "poisson")  # they read the cut-out's colours outside its silhouette
 BLEND_STREAM = 1  # generator stream of a sample's blend: default_rng([seed, sample_id, BLEND_STREAM])
 SIGMA_PX = (1.0, 2.0)  # gaussian σ at the output size
 MOTION_PX = (3.0, 7.0)  # motion blur length at the output size
 POISSON_MARGIN = 2  # pixels of frame around the box that the Poisson solve may adjust
-_ANY_WEIGHT = [0] + [1] * 255  # lookup table: 1 wherever a cut-out has any alpha
 
 
 @dataclass(frozen=True)
@@ -73,19 +75,43 @@ def check_blend(option: str) -> None:
                             "'fgbg-depth[blend]' (or pip install scipy)") from None
 
 
-def apply_blend(blend: Blend, rgba: np.ndarray, x: int, y: int, canvas: np.ndarray,
-                scale: float) -> tuple[np.ndarray, int, int]:
-    """The patch to paste for the cut-out `rgba` (uint8 h×w×4, its colours carried past the
-    silhouette: compose.bleed_colours) whose box is at (x, y) on `canvas` (the frame so far, uint8
-    res×res×3), and where it goes; `scale` = res / output size."""
+@dataclass
+class Layer:
+    """A blended object as Pillow pastes it at (x, y): `colour` through `weight` (L, the alpha the
+    object gets), or with weight None through its own fourth band: RGBA (straight colours), or RGBa
+    (premultiplied: already weight·object), which Pillow composites as frame·(1 − weight) + colour,
+    the "over" operator on premultiplied colours, so no colour is ever divided back by its weight."""
+
+    colour: Image.Image
+    weight: Image.Image | None
+    x: int
+    y: int
+
+    def paste_onto(self, canvas: Image.Image) -> None:
+        """Composite onto `canvas` (RGB) in place, clipped at the frame."""
+        canvas.paste(self.colour, (self.x, self.y), self.colour if self.weight is None else self.weight)
+
+    def alpha(self) -> Image.Image:
+        return self.colour.getchannel(3) if self.weight is None else self.weight
+
+
+# which cut-out each mode starts from (worker.ShardWorker.compose makes it): as the default path resizes it
+# (straight RGBA), with its colours carried past the silhouette (RGBX, alpha the fourth band), or
+# premultiplied (RGBa, Pillow's resize before it divides the colours back)
+CUTOUT_KIND = {"none": "straight", "gaussian": "bled", "poisson": "bled", "motion": "premultiplied"}
+
+
+def apply_blend(blend: Blend, cut: Image.Image, x: int, y: int, canvas: Image.Image, scale: float) -> Layer:
+    """The layer to paste for the cut-out `cut` (of kind CUTOUT_KIND[blend.mode]) whose box is at
+    (x, y) on `canvas` (the frame so far, res×res RGB); `scale` = res / output size."""
     if blend.mode == "none":
-        return rgba, x, y
+        return Layer(cut, None, x, y)
     if blend.mode == "gaussian":
-        return feather(rgba, x, y, blend.sigma * scale)
+        return feather(cut, x, y, blend.sigma * scale)
     if blend.mode == "motion":
-        return motion_blur(rgba, x, y, blend.length * scale, blend.angle)
+        return motion_blur(np.asarray(cut), x, y, blend.length * scale, blend.angle)
     if blend.mode == "poisson":
-        return poisson_recolour(rgba, x, y, canvas), x, y
+        return Layer(Image.fromarray(poisson_recolour(np.asarray(cut), x, y, np.asarray(canvas)), "RGBA"), None, x, y)
     raise ValueError(f"unknown blend mode {blend.mode}")
 
 
@@ -103,67 +129,59 @@ def _padded(a: np.ndarray, pad: int, edge: bool) -> np.ndarray:
     return out
 
 
-def _keep_object(out: np.ndarray, rgba: np.ndarray, pad: int) -> np.ndarray:
-    """Every pixel of the object keeps some weight (≥ 1/255): the mask is the unblurred silhouette,
-    and the alpha column must not be 0 where the mask says there is an object."""
-    alpha = out[pad:pad + rgba.shape[0], pad:pad + rgba.shape[1], 3]
-    np.maximum(alpha, (rgba[..., 3] > 0).astype(np.uint8), out=alpha)
-    return out
-
-
-def feather(rgba: np.ndarray, x: int, y: int, sigma: float) -> tuple[np.ndarray, int, int]:
-    """Gaussian feathering of the alpha: the alpha grown by 3σ and blurred (Pillow's GaussianBlur);
-    the colours are the cut-out's own, which carry past its silhouette (edge-extended over the
-    margin), so the widened fringe shows the object's edge colours and the object stays sharp.
-    Returns the patch and where it now goes."""
+def feather(cut: Image.Image, x: int, y: int, sigma: float) -> Layer:
+    """Gaussian feathering of the alpha of `cut` (RGBX: colours carried past the silhouette, alpha
+    the fourth band): the alpha grown by 3σ and blurred (Pillow's GaussianBlur); the colours are the
+    cut-out's own, edge-extended over the margin, so the widened fringe shows the object's edge
+    colours and the object stays sharp. Every pixel of the object keeps some weight (≥ 1/255): the
+    mask is the unblurred silhouette, and the alpha column must not be 0 where the mask says there
+    is an object."""
     pad = max(2, 2 * math.ceil(1.5 * sigma))  # ≥ 3σ, and even: the blur runs at half resolution
-    grown = Image.fromarray(_padded(rgba[..., 3], pad, edge=False))
+    size = (cut.width + 2 * pad, cut.height + 2 * pad)
+    grown = Image.new("L", size, 0)
+    grown.paste(cut.getchannel(3), (pad, pad))
     # a blurred alpha is smooth: blurring it at half size (σ/2) and enlarging it again is the same
     # picture at a quarter of the work
     small = grown.reduce(2).filter(ImageFilter.GaussianBlur(sigma / 2))
-    alpha = small.resize(grown.size, Image.Resampling.BILINEAR)
-    # every pixel of the object keeps some weight, as _keep_object does, in C
-    alpha = ImageChops.lighter(alpha, grown.point(_ANY_WEIGHT))
-    out = _padded(rgba, pad, edge=True)
-    out[..., 3] = np.asarray(alpha)
-    return out, x - pad, y - pad
+    weight = small.resize(size, Image.Resampling.BILINEAR)
+    weight = ImageChops.lighter(weight, ImageChops.darker(grown, Image.new("L", size, 1)))  # ≥ 1 on the object
+    colours = _padded(np.asarray(cut), pad, edge=True)  # its fourth band is not read: the weight is the mask
+    return Layer(Image.frombuffer("RGBA", size, colours, "raw", "RGBA", 0, 1), weight, x - pad, y - pad)
 
 
 def motion_offsets(length: float, angle: float) -> list[tuple[int, int]]:
     """Whole-pixel steps (dx, dy) along a line of `length` pixels at `angle`, centred: one per pixel
     of length and one more, so a 3 px smear averages 4 copies and a 7 px one 8 (rounded half to even)."""
-    half = length / 2.0
-    t = np.linspace(-half, half, math.ceil(length) + 1)
-    return list(zip(np.rint(t * math.cos(angle)).astype(int).tolist(), np.rint(t * math.sin(angle)).astype(int).tolist()))
+    n = math.ceil(length)
+    cos, sin = math.cos(angle), math.sin(angle)
+    ts = [length * (i / n - 0.5) for i in range(n + 1)]
+    return [(round(t * cos), round(t * sin)) for t in ts]
 
 
-def motion_blur(rgba: np.ndarray, x: int, y: int, length: float, angle: float) -> tuple[np.ndarray, int, int]:
-    """Object and alpha smeared along a line: the mean of the premultiplied patch shifted by every
-    `motion_offsets` step (float32 sums, on one plane per channel; colours divided back once at the
-    end). Channels move between the interleaved patch and the planes one at a time: numpy copies a
-    whole plane with a stride far faster than it transposes the lot."""
+def motion_blur(premultiplied: np.ndarray, x: int, y: int, length: float, angle: float) -> Layer:
+    """Object and alpha smeared along a line: the mean of the premultiplied patch (uint8 h×w×4,
+    Pillow's RGBa) shifted by every `motion_offsets` step, in integers (uint16 sums of ≤ 8 copies,
+    rounded once), pasted premultiplied. The four bands stay interleaved: a shift moves every band
+    alike, so each copy is one contiguous add over the flattened patch."""
     steps = motion_offsets(length, angle)
+    n = len(steps)
     pad = max(max(abs(dx), abs(dy)) for dx, dy in steps)
-    h, w = rgba.shape[:2]
-    width = w + 2 * pad  # rows this wide leave a zero gap of 2·pad: a shift never wraps into the next row
-    planes = np.zeros((4, h, width), np.float32)
-    for c in range(4):
-        planes[c, :, :w] = rgba[..., c]
-    planes[:3] *= planes[3] * np.float32(1 / 255)  # premultiplied
-    flat = planes.reshape(4, -1)
-    acc = np.zeros((4, (h + 2 * pad) * width + 2 * pad), np.float32)
-    for dx, dy in steps:  # each shifted copy is one contiguous add
-        start = (pad + dy) * width + pad + dx
-        acc[:, start:start + flat.shape[1]] += flat
-    acc = acc[:, :(h + 2 * pad) * width].reshape(4, h + 2 * pad, width)
-    acc[:3] *= np.float32(255) / np.maximum(acc[3], np.float32(1e-3))
-    acc[3] *= np.float32(1 / len(steps))
-    np.rint(acc, out=acc)
-    np.minimum(acc, 255, out=acc)  # every value is ≥ 0: sums and products of non-negative ones
-    out = np.empty((h + 2 * pad, width, 4), np.uint8)
-    for c in range(4):
-        out[..., c] = acc[c]
-    return _keep_object(out, rgba, pad), x - pad, y - pad
+    h, w = premultiplied.shape[:2]
+    width, rows = w + 2 * pad, h + 2 * pad  # rows this wide leave a zero gap of 2·pad: a shift never wraps into the next row
+    src = np.zeros((h, width, 4), np.uint16)
+    src[:, :w] = premultiplied
+    flat = src.reshape(-1)
+    acc = np.zeros(4 * (rows * width + 2 * pad), np.uint16)
+    for dx, dy in steps:
+        start = 4 * ((pad + dy) * width + pad + dx)
+        acc[start:start + flat.size] += flat
+    acc = acc[:4 * rows * width]
+    acc += n // 2
+    acc //= n  # the mean, rounded: a premultiplied colour stays ≤ its weight, so where the weight is 0 so is the colour
+    out = acc.astype(np.uint8).reshape(rows, width, 4)
+    weight = out[pad:pad + h, pad:pad + w, 3]
+    np.maximum(weight, (premultiplied[..., 3] > 0).view(np.uint8), out=weight)  # every object pixel keeps weight
+    return Layer(Image.frombuffer("RGBa", (width, rows), out, "raw", "RGBa", 0, 1), None, x - pad, y - pad)
 
 
 def _fast_side(n: int) -> int:

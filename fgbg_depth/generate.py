@@ -156,6 +156,7 @@ def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, 
         "depth": depth, "depth_model": depth_info, "depth_scale": scale, "depth_quantum": quantum,
         "jpeg_quality": JPEG_QUALITY,
         **scene_options(opts).recipe(),  # nothing for the defaults: earlier folders keep their fingerprints
+        **scene_options(opts).versions(),
         "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
         "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
     }

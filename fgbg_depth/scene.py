@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .blend import Blend, apply_blend, check_blend
+from .blend import BLEND_VERSION, MODES, Blend, apply_blend, check_blend
 from .errors import FgBgError
 from .plan import Placement, place_foreground, place_with
 
@@ -52,6 +52,13 @@ class SceneOptions:
         """Only what differs from the defaults, so the fingerprints of default runs stay as they were."""
         return {k: v for k, v in (("blend", self.blend), ("alpha", self.alpha), ("objects", self.objects))
                 if v != getattr(SceneOptions(), k)}
+
+    def versions(self) -> dict:
+        """The versions of the blend code these options run (blend.BLEND_VERSION), for the recipe:
+        a folder an earlier version wrote then has another fingerprint, and resuming it is refused."""
+        modes = MODES if self.blend == "mixed" else (self.blend,)
+        versions = {m: BLEND_VERSION[m] for m in modes if m in BLEND_VERSION}
+        return {"blend_version": versions} if versions else {}
 
     @classmethod
     def from_recipe(cls, recorded: dict) -> SceneOptions:
@@ -98,10 +105,10 @@ class Composite:
 
 def compose_scene(background: Image.Image, objects: list[SceneObject], cutout, blend: Blend, scale: float,
                   options: SceneOptions) -> Composite:
-    """Paint `objects` far to near onto a copy of `background` (RGB, res×res; left as it was). `cutout(fg_id, flipped, w, h)`
-    gives a cut-out resized to its box as a Pillow image: RGBA, or for the blends that look past the
-    edge RGBX whose colours carry past the silhouette and whose fourth band is the alpha; `scale` =
-    res / output size (the blend's sizes scale with it)."""
+    """Paint `objects` far to near onto a copy of `background` (RGB, res×res; left as it was).
+    `cutout(fg_id, flipped, w, h)` gives a cut-out resized to its box as a Pillow image of the kind
+    the blend starts from (blend.CUTOUT_KIND; its fourth band is the alpha); `scale` = res / output
+    size (the blend's sizes scale with it)."""
     res = background.height
     # composited by Pillow in C: its paste rounds exactly as compose.paste, clipped at the frame
     # (tests/test_hot_path.py holds it to a NumPy definition), and pasting 255 through a patch's
@@ -113,20 +120,12 @@ def compose_scene(background: Image.Image, objects: list[SceneObject], cutout, b
     for i, obj in enumerate(objects):
         x, y, w, h = obj.placement.box(res)
         cut = cutout(obj.fg_id, obj.flipped, w, h)
-        if blend.mode == "none":  # pasted as it is: no round trip through NumPy
-            layer, px, py = cut, x, y
-            weight = cut.getchannel("A")
-            silhouette = np.asarray(weight) > 0
-        else:
-            rgba = np.asarray(cut)
-            frame = np.asarray(canvas) if blend.mode == "poisson" else None  # Poisson reads the frame so far
-            patch, px, py = apply_blend(blend, rgba, x, y, frame, scale)
-            layer = Image.fromarray(patch, "RGBA")
-            weight = layer.getchannel("A") if coverage is not None else None
-            silhouette = rgba[..., 3] > 0
-        canvas.paste(layer, (px, py), layer)
+        layer = apply_blend(blend, cut, x, y, canvas, scale)  # Poisson reads the frame so far
+        layer.paste_onto(canvas)
         if coverage is not None:
-            coverage.paste(255, (px, py, px + layer.width, py + layer.height), weight)
+            weight = layer.alpha()
+            coverage.paste(255, (layer.x, layer.y, layer.x + weight.width, layer.y + weight.height), weight)
+        silhouette = np.asarray(cut.getchannel(3)) > 0
         if options.multi:
             ids[y:y + h, x:x + w][silhouette] = i + 1
         else:  # one object: its silhouette is the mask

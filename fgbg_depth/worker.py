@@ -15,7 +15,7 @@ from PIL import Image
 
 from . import stats
 from .assets import SourceFile, open_background, open_foreground
-from .blend import BLENDS_PAST_THE_EDGE, draw_blend
+from .blend import CUTOUT_KIND, draw_blend
 from .codecs import decode_jpeg, encode_jpeg, encode_png_gray, encode_png_palette
 from .compose import SAMPLE_RESAMPLE, bleed_colours, fit_background, paste_image, reduce_foreground
 from .depth import get_backend
@@ -152,10 +152,14 @@ class ShardWorker:
         mip = self.foreground_for(fg_id, res, flip)
         if (w, h) == mip.size:
             return mip.copy()  # Pillow returns a copy at an unchanged size, without the round trip
+        return self.premultiplied_cutout(fg_id, res, flip, w, h).convert("RGBA")
+
+    def premultiplied_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
+        """`cutout` before its colours are divided back by the alpha (RGBa): what motion blur averages."""
         key = (fg_id, res, flip)
         if key not in self._fg_premultiplied:
-            self._fg_premultiplied[key] = mip.convert("RGBa")
-        return self._fg_premultiplied[key].resize((w, h), SAMPLE_RESAMPLE).convert("RGBA")
+            self._fg_premultiplied[key] = self.foreground_for(fg_id, res, flip).convert("RGBa")
+        return self._fg_premultiplied[key].resize((w, h), SAMPLE_RESAMPLE)
 
     def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
         """A scene's cut-out at w×h (RGBX, its fourth band the alpha): `foreground_for`'s alpha, and
@@ -190,10 +194,9 @@ class ShardWorker:
         objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
                                 self.aspect, job.scene.objects)
         blend = draw_blend(job.scene.blend, job.plan.seed, int(sample_id))
-        if blend.mode in BLENDS_PAST_THE_EDGE:
-            cutout = lambda f, fl, w, h: self.scene_cutout(f, res, fl, w, h)  # noqa: E731
-        else:  # the cut-out exactly as the default path resizes it
-            cutout = lambda f, fl, w, h: self.cutout(f, res, fl, w, h)  # noqa: E731
+        make = {"straight": self.cutout, "bled": self.scene_cutout,
+                "premultiplied": self.premultiplied_cutout}[CUTOUT_KIND[blend.mode]]
+        cutout = lambda f, fl, w, h: make(f, res, fl, w, h)  # noqa: E731
         return compose_scene(self.background_image(bg_id, res), objects, cutout, blend, res / job.size, job.scene)
 
     def compose_batch(self, batch) -> tuple[list, tuple | None]:

@@ -55,17 +55,19 @@ def test_default_options_write_todays_bytes(tmp_path, small_inputs, name):
     assert not {"alpha", "instances", "objects", "blend"} & set(schema)
 
 
-# What the scene options wrote when they landed (e241066), the same builds: the blends' code may get
-# faster, never different. Poisson is left out: its FFT may round differently on another CPU's SIMD.
+# What the scene options write, the same builds: a blend's code may get faster, never different,
+# unless blend.BLEND_VERSION names a new version of it (the fingerprint then changes too). gaussian as
+# it landed (e241066); motion as of its version 2 (integer premultiplied sums). Poisson is left out:
+# its FFT may round differently on another CPU's SIMD.
 PINNED_SCENES = {
     "gaussian": (["--blend", "gaussian", "--alpha"],
                  {"test-00000-of-00001.parquet": "7f183d016ef73597aa930508bbb0617a9f22e7ce7d71493ee40ceb05d386520f",
                   "train-00000-of-00002.parquet": "395782bd31e16f2b06bc49cd212163ca17effbd1b77d57acfb67a439fe793a77",
                   "train-00001-of-00002.parquet": "20630394e159f5b3124784d53df37c1f5fd8ac281456e0e896392fd0d41d29e9"}),
     "motion, 3 objects": (["--blend", "motion", "--objects", "3", "--alpha"],
-                          {"test-00000-of-00001.parquet": "b2c22594cccaebc014681ae277ab202b5dd3fad9b374e93dab171f323ac5c842",
-                           "train-00000-of-00002.parquet": "be9293dfa3934aad749915826b217cf3a8a91a4af3c0d1e82888b3c7595ad22f",
-                           "train-00001-of-00002.parquet": "ebc638ca864b922537106c368703bdafd628ac0133a52b9a4a3f12cb106141bf"}),
+                          {"test-00000-of-00001.parquet": "38d39ab2e694d5848246ecf7a5d081a4575de172eb38c37dadb7f51485fa8a23",
+                           "train-00000-of-00002.parquet": "6e0808f393a60e07edf0f959112809e98a5e1f07316255f16c5d771e5f293aff",
+                           "train-00001-of-00002.parquet": "c93feddefd7d3c97480f3f6bd6bdba9c204ed382d0df1d4a8e9916cc4e82a937"}),
 }
 
 
@@ -112,9 +114,16 @@ def test_bled_colours_keep_the_object_and_never_show_its_hidden_rgb():
     assert np.abs(colours[outside].astype(float).mean(0) - near).max() < 40  # the object's own colours
 
 
+def layer_array(layer) -> np.ndarray:
+    """A blend's Layer as one uint8 h×w×4 array: its colours and the weight it is pasted with."""
+    colour = np.asarray(layer.colour)
+    return np.dstack([colour[..., :3], np.asarray(layer.alpha())])
+
+
 def test_feather_keeps_the_object_sharp_and_softens_its_edge():
     rgba = bled(disc())
-    out, x, y = feather(rgba, 10, 10, 1.5)
+    layer = feather(Image.fromarray(rgba, "RGBA"), 10, 10, 1.5)
+    out, x, y = layer_array(layer), layer.x, layer.y
     pad = 10 - x
     assert (x, y) == (10 - pad, 10 - pad) and pad >= 3 * 1.5
     inner = out[pad:-pad, pad:-pad]
@@ -124,18 +133,68 @@ def test_feather_keeps_the_object_sharp_and_softens_its_edge():
     grown = out[..., 3] > 0
     assert grown.sum() > (rgba[..., 3] > 0).sum()  # the fringe widened
     assert ((out[..., 3] > 0) & (out[..., 3] < 255)).sum() > 2 * ((rgba[..., 3] > 0) & (rgba[..., 3] < 255)).sum()
+    assert np.array_equal(out[:pad, pad:-pad, :3], np.repeat(rgba[:1, :, :3], pad, axis=0))  # edge colours carry on
 
 
 def test_motion_steps_and_blur():
     steps = motion_offsets(5.0, 0.0)
     assert len(steps) == 6 and {dy for _, dy in steps} == {0} and steps == sorted(steps)  # a horizontal line
     assert {dx for dx, _ in motion_offsets(4.0, np.pi / 2)} == {0}  # a vertical one
+    assert motion_offsets(3.0, np.pi / 4) == [(-1, -1), (-0, -0), (0, 0), (1, 1)]  # centred, rounded half to even
     rgba = disc(soft=False)
-    out, x, y = motion_blur(rgba, 0, 0, 6.0, 0.0)
-    pad = -x
+    premultiplied = np.asarray(Image.fromarray(rgba, "RGBA").convert("RGBa"))
+    layer = motion_blur(premultiplied, 0, 0, 6.0, 0.0)
+    assert layer.colour.mode == "RGBa" and layer.weight is None
+    out, pad = np.asarray(layer.colour), -layer.x
     row = out[pad + 20, :, 3].astype(int)
     assert (np.diff(row[row > 0]) != 0).any()  # a ramp along the motion, not a hard edge
     assert (out[pad:-pad, pad:-pad, 3][rgba[..., 3] > 0] > 0).all()
+
+
+def test_motion_blur_is_the_rounded_mean_of_shifted_premultiplied_copies():
+    """Against a plain definition: each copy shifted on a zero canvas with np.roll, summed in int64,
+    rounded half up once; then every pixel of the object keeps a weight of at least 1."""
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(3, 40, 2))
+        straight = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+        straight[..., 3][rng.random((h, w)) < 0.3] = 0
+        premultiplied = np.asarray(Image.fromarray(straight, "RGBA").convert("RGBa"))
+        length, angle = float(rng.uniform(3, 7)), float(rng.uniform(0, np.pi))
+        steps = motion_offsets(length, angle)
+        pad = max(max(abs(dx), abs(dy)) for dx, dy in steps)
+        base = np.zeros((h + 2 * pad, w + 2 * pad, 4), np.int64)
+        base[pad:pad + h, pad:pad + w] = premultiplied
+        total = sum(np.roll(base, (dy, dx), axis=(0, 1)) for dx, dy in steps)
+        want = ((total + len(steps) // 2) // len(steps)).astype(np.uint8)
+        inner = want[pad:pad + h, pad:pad + w, 3]
+        inner[(premultiplied[..., 3] > 0) & (inner == 0)] = 1
+        layer = motion_blur(premultiplied, 7, 9, length, angle)
+        assert (layer.x, layer.y) == (7 - pad, 9 - pad)
+        assert np.array_equal(np.asarray(layer.colour), want)
+        assert (want[..., :3] <= want[..., 3:]).all()  # premultiplied: no colour above its weight
+
+
+def test_pillows_premultiplied_paste_is_the_over_operator():
+    """Pasting an RGBa layer through itself (what motion blur's layer does) is frame·(255 − a)/255
+    rounded, plus the premultiplied colour: checked on random frames and layers, clipped at the frame."""
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        frame = rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)
+        h, w = (int(v) for v in rng.integers(1, 25, 2))
+        a = rng.integers(0, 256, (h, w, 1), dtype=np.uint16)
+        colour = (rng.integers(0, 256, (h, w, 3)) * a // 255).astype(np.uint8)  # ≤ its weight
+        patch = np.dstack([colour, a.astype(np.uint8)])
+        x, y = (int(v) for v in rng.integers(-15, 30, 2))
+        got = Image.fromarray(frame)
+        got.paste(Image.fromarray(patch, "RGBa"), (x, y), Image.fromarray(patch, "RGBa"))
+        want = frame.astype(np.uint16)
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(30, x + w), min(30, y + h)
+        if x0 < x1 and y0 < y1:
+            part = patch[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.uint16)
+            region = want[y0:y1, x0:x1]
+            want[y0:y1, x0:x1] = (region * (255 - part[..., 3:]) + 127) // 255 + part[..., :3]
+        assert np.array_equal(np.asarray(got), want.astype(np.uint8))
 
 
 def test_poisson_solves_the_equation_and_keeps_the_silhouette():
@@ -356,6 +415,29 @@ def test_options_are_part_of_the_fingerprint(tmp_path, small_inputs):
     for other in (["--blend", "motion"], ["--blend", "gaussian", "--alpha"], ["--blend", "gaussian", "--objects", "2"]):
         res = run_cli("generate", "--out", out, *other, *common)
         assert res.returncode == 2 and "other arguments" in res.stderr, other
+
+
+def test_a_folder_of_an_earlier_blend_version_is_refused_not_mixed(tmp_path, small_inputs):
+    """Motion's bytes changed with its version 2: a folder written by version 1 (its recipe without
+    blend_version) must not be resumed with the new code, whose shards would differ from its own."""
+    from fgbg_depth.generate import fingerprint_of
+    from fgbg_depth.scene import SceneOptions
+    assert SceneOptions("motion").versions() == SceneOptions("mixed").versions() == {"blend_version": {"motion": 2}}
+    assert SceneOptions("gaussian").versions() == SceneOptions("poisson").versions() == SceneOptions().versions() == {}
+    bgs, fgs = small_inputs
+    out = tmp_path / "out"
+    args = ["--out", out, "--backgrounds", bgs, "--foregrounds", fgs, "--placements", "1", "--size", "32",
+            "--depth", "none", "--blend", "motion", "--shard-rows", "8", "--quiet"]
+    assert run_cli("generate", *args).returncode == 0
+    manifest = out / ".fgbg-depth" / "manifest.json"
+    state = json.loads(manifest.read_text())
+    del state["recipe"]["blend_version"]  # as version 1 wrote it
+    state["fingerprint"] = fingerprint_of(state["recipe"])
+    manifest.write_text(json.dumps(state))
+    before = shard_hashes(out)
+    res = run_cli("generate", *args)
+    assert res.returncode == 2 and "differs in: blend_version" in res.stderr, res.stderr
+    assert shard_hashes(out) == before  # nothing written is lost
 
 
 def test_bad_scene_options_are_one_line(tmp_path):
