@@ -21,7 +21,7 @@ from pathlib import Path
 import datasets
 
 from fgbg_depth.assets import default_backgrounds, default_foregrounds, list_image_files
-from fgbg_depth.generate import GenerateOptions, prepare, split_stats
+from fgbg_depth.generate import FORMAT_VERSION, GenerateOptions, prepare, split_stats
 from fgbg_depth.scene import SceneOptions
 from fgbg_depth.shards import features
 from fgbg_depth.worker import ShardWorker
@@ -55,7 +55,8 @@ class FgBgDepthConfig(datasets.BuilderConfig):
 
     def create_config_id(self, config_kwargs, custom_features=None) -> str:
         """The cache key also covers the input files (names, sizes, times): new inputs at the same path
-        must not be answered from the cache."""
+        must not be answered from the cache; so do the depth source as resolved, and the versions of
+        the code that decide the bytes (the format, a blend's version), as the CLI's fingerprint does."""
         listed = []
         for spec, role in ((self.backgrounds or default_backgrounds(), "backgrounds"),
                            (self.foregrounds or default_foregrounds(), "foregrounds")):
@@ -66,7 +67,10 @@ class FgBgDepthConfig(datasets.BuilderConfig):
                 listed.append((spec, None, None))
         version = hashlib.sha256(repr(listed).encode()).hexdigest()[:16]
         depth = hashlib.sha256(repr(self.depth_identity()).encode()).hexdigest()[:16]
-        return super().create_config_id({**config_kwargs, "inputs": version, "depth_source": depth}, custom_features)
+        code = {"format_version": FORMAT_VERSION,
+                **SceneOptions(self.blend, self.alpha, self.objects).versions()}
+        return super().create_config_id({**config_kwargs, "inputs": version, "depth_source": depth, "code": code},
+                                        custom_features)
 
     def depth_identity(self) -> list:
         """What the depth backend will really be, for the cache key: the backend `auto` and the

@@ -83,6 +83,16 @@ def test_configs_and_kwargs():
     assert b.config_id != other.config_id
 
 
+def test_a_new_blend_version_changes_the_cache_key(monkeypatch):
+    """A cached motion dataset made by an earlier version of the blend is not answered for the new one."""
+    from fgbg_depth import blend
+    before = {b: FgBgDepth(placements=1, blend=b).config_id for b in ("motion", "mixed", "gaussian")}
+    monkeypatch.setitem(blend.BLEND_VERSION, "motion", blend.BLEND_VERSION["motion"] + 1)
+    after = {b: FgBgDepth(placements=1, blend=b).config_id for b in ("motion", "mixed", "gaussian")}
+    assert after["motion"] != before["motion"] and after["mixed"] != before["mixed"]
+    assert after["gaussian"] == before["gaussian"]
+
+
 def test_new_inputs_at_same_path_change_cache_key(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     first = FgBgDepth(backgrounds=str(bgs), foregrounds=str(fgs), placements=1).config_id
