@@ -140,7 +140,7 @@ def test_motion_steps_and_blur():
     steps = motion_offsets(5.0, 0.0)
     assert len(steps) == 6 and {dy for _, dy in steps} == {0} and steps == sorted(steps)  # a horizontal line
     assert {dx for dx, _ in motion_offsets(4.0, np.pi / 2)} == {0}  # a vertical one
-    assert motion_offsets(3.0, np.pi / 4) == [(-1, -1), (-0, -0), (0, 0), (1, 1)]  # centred, rounded half to even
+    assert motion_offsets(3.0, np.pi / 4) == [(-1, -1), (0, 0), (0, 0), (1, 1)]  # centred, rounded to the nearest pixel
     rgba = disc(soft=False)
     premultiplied = np.asarray(Image.fromarray(rgba, "RGBA").convert("RGBa"))
     layer = motion_blur(premultiplied, 0, 0, 6.0, 0.0)
