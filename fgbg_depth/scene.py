@@ -110,9 +110,10 @@ def compose_scene(background: Image.Image, objects: list[SceneObject], cutout, b
     the blend starts from (blend.CUTOUT_KIND; its fourth band is the alpha); `scale` = res / output
     size (the blend's sizes scale with it)."""
     res = background.height
-    # composited by Pillow in C: its paste rounds exactly as compose.paste, clipped at the frame
-    # (tests/test_hot_path.py holds it to a NumPy definition), and pasting 255 through a patch's
-    # alpha is the coverage update
+    # composited by Pillow in C (blend.Layer): its paste rounds exactly as compose.paste, clipped at
+    # the frame, and through an RGBa mask it is the premultiplied over operator (tests/test_hot_path.py
+    # and tests/test_scene.py hold both to NumPy definitions); pasting 255 through a layer's weight
+    # is the coverage update
     canvas = background.copy()
     coverage = Image.new("L", canvas.size, 0) if options.alpha else None
     ids = np.zeros((res, res), np.uint8)  # paint-order index of the object seen; the mask is ids > 0
