@@ -4,6 +4,7 @@
 import io
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -469,3 +470,22 @@ def test_alpha_alone_adds_a_column_and_changes_nothing_else(tmp_path, small_inpu
         assert [r[col]["bytes"] for r in a] == [r[col]["bytes"] for r in b], col
     for row in b:  # one plainly pasted object: alpha is its alpha, and the mask is where it is > 0
         assert np.array_equal(decode(row["alpha"]) > 0, decode(row["mask"]) > 0)
+
+
+def test_the_readmes_scene_sheet_is_what_its_commands_make(tmp_path):
+    """The README shows docs/scenes.png and prints the two commands that make it: they still do
+    (pixels compared, so another zlib's PNG bytes do not matter), whatever a blend's code became."""
+    import re
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    assert "](docs/scenes.png)" in readme
+    made = re.search(r"Made with `fgbg-depth generate --out OUT ([^`]*)`\s+and `fgbg-depth preview OUT ([^`]*) --out docs/scenes.png`",
+                     readme)
+    assert made, "the README no longer says how docs/scenes.png is made"
+    out = tmp_path / "out"
+    assert run_cli("generate", "--out", out, "--quiet", *made.group(1).split()).returncode == 0
+    sheet = tmp_path / "scenes.png"
+    assert run_cli("preview", out, *made.group(2).split(), "--out", sheet).returncode == 0
+    want = np.asarray(Image.open(root / "docs" / "scenes.png").convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(sheet).convert("RGB")), want), \
+        f"regenerate docs/scenes.png with the README's commands (pinned with {PINNED_BUILDS}; here {_builds()})"
