@@ -21,9 +21,10 @@ from pathlib import Path
 import datasets
 
 from fgbg_depth.assets import default_backgrounds, default_foregrounds, list_image_files
-from fgbg_depth.generate import FORMAT_VERSION, GenerateOptions, prepare, split_stats
+from fgbg_depth.contract import FORMAT_VERSION, features
+from fgbg_depth.generate import GenerateOptions, prepare
 from fgbg_depth.scene import SceneOptions
-from fgbg_depth.shards import features
+from fgbg_depth.stats import split_stats
 from fgbg_depth.worker import ShardWorker
 
 _DESCRIPTION = ("Synthetic compositing data: transparent cut-outs pasted onto backgrounds, with the pasted "

@@ -126,8 +126,8 @@ def _variants(name: str, precision: str, args):
             yield (f"upsampling {upsample}", lambda b, m=model: DenseDepth(None, precision=precision, input_size=size,
                                                                            batch_size=b, model=m), conv_flops(model))
     elif name == "depth-anything":
-        from fgbg_depth.depth.depth_anything import (SMALL_CONFIG, DepthAnything, flops_per_image,
-                                                     parse_config)
+        from fgbg_depth.depth.checkpoint import SMALL_CONFIG, parse_config
+        from fgbg_depth.depth.depth_anything import DepthAnything, flops_per_image
         if args.depth_model:
             loaded = DepthAnything(args.depth_model, precision=precision, input_size=size)
             yield (f"{args.depth_model}", lambda b: _rebatched(loaded, b), flops_per_image(loaded.arch, size))

@@ -14,7 +14,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from fgbg_depth.depth.depth_anything import SMALL_CONFIG, build_model, parse_config  # noqa: E402
+from fgbg_depth.depth.checkpoint import SMALL_CONFIG, parse_config  # noqa: E402
+from fgbg_depth.depth.depth_anything import build_model  # noqa: E402
 from fgbg_depth.depth.safetensors_file import write_safetensors  # noqa: E402
 
 

@@ -146,7 +146,8 @@ def bench_feed(inputs: str, runs: int, model_size: int = 448, batch: int = 128) 
     import dataclasses
 
     from fgbg_depth.generate import prepare
-    from fgbg_depth.worker import ShapeOnly, ShardWorker, quantize_depth
+    from fgbg_depth.contract import quantize_depth
+    from fgbg_depth.worker import ShapeOnly, ShardWorker
     bgs, fgs = INPUTS[inputs]
     with tempfile.TemporaryDirectory(prefix="fgbg-feed-") as out:
         prep = prepare(GenerateOptions(out=out, backgrounds=bgs, foregrounds=fgs, placements=8, size=SIZE,
@@ -165,9 +166,9 @@ def bench_feed(inputs: str, runs: int, model_size: int = 448, batch: int = 128) 
             for start in range(0, len(ids), batch):
                 chunk = ids[start:start + batch]
                 t0 = time.perf_counter()
-                made = [worker.compose(i, SIZE) for i in chunk]
+                made = worker.compositor.batch(chunk)
                 t1 = time.perf_counter()
-                worker.model_inputs(chunk, made)
+                worker.compositor.model_inputs(chunk, made, (model_size, model_size))
                 t2 = time.perf_counter()
                 piece = worker.encode_images(chunk, made)
                 t3 = time.perf_counter()

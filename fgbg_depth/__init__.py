@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
 
-def read_card_metadata(text: str) -> dict:
-    """The YAML front matter of a dataset card, as a dict (empty if there is none)."""
-    import yaml
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end < 0:
-        return {}
-    return yaml.safe_load(text[3:end]) or {}
+def __getattr__(name: str):
+    """`read_card_metadata` lives in the contract (which imports NumPy and pyarrow); fetched on first
+    use, so `import fgbg_depth` and `fgbg-depth --help` stay quick."""
+    if name == "read_card_metadata":
+        from .contract import read_card_metadata
+        return read_card_metadata
+    raise AttributeError(f"module 'fgbg_depth' has no attribute '{name}'")
 
 
 class ChannelStats(dict):
@@ -43,6 +41,7 @@ def load_stats(path_or_repo_id: str, revision: str | None = None) -> ChannelStat
     else:
         from .hub import download_card
         text = download_card(path_or_repo_id, revision=revision)
+    from .contract import read_card_metadata
     meta = read_card_metadata(text)
     if not meta.get("channel_stats"):
         raise FgBgError(f"the card of '{path_or_repo_id}' has no channel_stats")

@@ -95,7 +95,7 @@ class Layer:
         return self.colour.getchannel(3) if self.weight is None else self.weight
 
 
-# which cut-out each mode starts from (worker.ShardWorker.compose makes it): as the default path resizes it
+# which cut-out each mode starts from (stages.composite.Compositor.compose makes it): as the default path resizes it
 # (straight RGBA), with its colours carried past the silhouette (RGBX, alpha the fourth band), or
 # premultiplied (RGBa, Pillow's resize before it divides the colours back)
 CUTOUT_KIND = {"none": "straight", "gaussian": "bled", "poisson": "bled", "motion": "premultiplied"}

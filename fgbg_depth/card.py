@@ -8,7 +8,7 @@ from string import Template
 import yaml
 
 from .scene import SceneOptions
-from .shards import features, source_features
+from .contract import features, source_features
 
 TEMPLATE = Path(__file__).resolve().parent / "dataset_card.md"
 

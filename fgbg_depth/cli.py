@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from . import __version__
 from .errors import FgBgError
+from .version import __version__
 
 
 def _add_generate(sub) -> None:

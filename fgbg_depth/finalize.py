@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import platform
 from pathlib import Path
 
 import pyarrow as pa
 
 from .assets import SourceFile
 from .card import render_card
+from .contract import source_schema, state_path
 from .scene import SceneOptions
-from .shards import source_schema, split_figures, write_json_atomic, write_table_atomic, write_text_atomic
-from .worker import STATE_DIR
+from .shards import split_figures, write_json_atomic, write_table_atomic, write_text_atomic
+from .stats import split_stats
+from .version import __version__
 
 SOURCE_SHARD_BYTES = 400_000_000
 
@@ -36,7 +39,7 @@ def write_sources(out: Path, role: str, files: tuple[SourceFile, ...]) -> dict:
                 "sha256": [f.sha256 for f in group], "width": [f.width for f in group],
                 "height": [f.height for f in group]}
         table = pa.Table.from_pydict(cols, schema=source_schema())
-        size, _, nbytes = write_table_atomic(table, out / "sources" / name, out / STATE_DIR / "tmp")
+        size, _, nbytes = write_table_atomic(table, out / "sources" / name, state_path(out, "tmp"))
         names.append(name)
         parts.append((role, len(group), nbytes, size))
     for stale in (out / "sources").glob(f"{role}-*.parquet"):
@@ -75,9 +78,17 @@ def _model_arguments(job) -> str:
     return f"{pinned} --precision {o['precision']} --depth-input-size {o['input_size'][0]}"
 
 
+def versions() -> dict:
+    """The versions of what decides the bytes, for the report and the card."""
+    import numpy
+    import PIL
+    import pyarrow
+    return {"fgbg_depth": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+            "pillow": PIL.__version__, "pyarrow": pyarrow.__version__}
+
+
 def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict, note: str | None,
              resumed: bool, skipped_shards: int) -> dict:
-    from .generate import split_stats, versions
     plan = job.plan
     sources = {"backgrounds": write_sources(out, "backgrounds", inputs.backgrounds),
                "foregrounds": write_sources(out, "foregrounds", inputs.foregrounds)}

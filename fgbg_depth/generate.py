@@ -5,25 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, stats
 from .assets import Inputs, load_inputs
+from .codecs import JPEG_QUALITY
+from .contract import DEPTH_SCALE, FORMAT_VERSION, OWN_ENTRIES, depth_quantum_for, depth_scale_for, state_path
 from .errors import FgBgError
 from .lock import FolderLock
 from .plan import Plan, shard_rows_for
 from .scene import SceneOptions
-from .shards import image_columns, write_json_atomic
-from .codecs import JPEG_QUALITY
-from .worker import DEPTH_SCALE, STATE_DIR, Job, depth_quantum_for, depth_scale_for
+from .shards import write_json_atomic
+from .stages.job import Job
 
-FORMAT_VERSION = 1
-OWN_ENTRIES = {"README.md", "stats.json", "data", "sources", STATE_DIR}
 WEIGHTS_ENV = "FGBG_DEPTH_WEIGHTS"
 MODEL_ENV = "FGBG_DEPTH_MODEL"
 
@@ -72,7 +69,7 @@ def resolve_depth(opts: GenerateOptions) -> DepthChoice:
     """The backend for --depth: `auto` never downloads (a configured model, else a cached one, else
     the planar prior, saying which); `depth-anything` downloads its model when it must."""
     from .depth.base import BUILTIN, backend_names
-    from .depth.depth_anything import DEFAULT_MODEL
+    from .depth.checkpoint import DEFAULT_MODEL
     from .weights import default_weights_path
     depth = opts.depth
     if opts.depth_plugin_options and (depth == "auto" or depth in BUILTIN):
@@ -171,7 +168,7 @@ def refuse_foreign_folder(out: Path) -> None:
     before the folder is locked (and before anything is created in it)."""
     if out.exists() and not out.is_dir():
         raise FgBgError(f"--out '{out}' is a file; give a folder")
-    if not out.is_dir() or (out / STATE_DIR / "manifest.json").exists():
+    if not out.is_dir() or state_path(out, "manifest.json").exists():
         return
     strangers = sorted(p.name for p in out.iterdir()
                        if p.name not in OWN_ENTRIES and not (p.name.startswith(".") and p.name.endswith(".tmp")))
@@ -183,7 +180,7 @@ def refuse_foreign_folder(out: Path) -> None:
 def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
     """Refuse a folder that holds something else; True when resuming a run of the same recipe."""
     refuse_foreign_folder(out)
-    manifest_path = out / STATE_DIR / "manifest.json"
+    manifest_path = state_path(out, "manifest.json")
     if not manifest_path.exists():
         return False
     try:
@@ -201,8 +198,8 @@ def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
 def _clean_stale_temporaries(out: Path) -> None:
     """Remove what a killed run can leave: shard temporaries, and the `.name.xxxxxxxx.tmp` files the
     atomic writers put beside the card, stats, manifest and shard markers."""
-    shutil.rmtree(out / STATE_DIR / "tmp", ignore_errors=True)
-    for folder in (out, out / STATE_DIR, out / STATE_DIR / "shards", out / "sources"):
+    shutil.rmtree(state_path(out, "tmp"), ignore_errors=True)
+    for folder in (out, state_path(out), state_path(out, "shards"), out / "sources"):
         for stray in folder.glob(".*.tmp"):
             stray.unlink(missing_ok=True)
 
@@ -211,31 +208,6 @@ def _progress(total: int, done: int, enabled: bool):
     from tqdm import tqdm
     return tqdm(total=total, initial=done, unit=" samples", file=sys.stderr, disable=not enabled,
                 dynamic_ncols=True, smoothing=0.1, desc="generate")
-
-
-def split_stats(results: list[dict], with_depth: bool, depth_scale: float = DEPTH_SCALE) -> dict:
-    """Merge shard sums in shard order and turn them into mean/std of the decoded values (images in
-    [0, 1], depth in metres: units × depth_scale)."""
-    units = {"fg_bg": 1 / 255, "bg": 1 / 255, "mask": 1 / 255, "depth": depth_scale, "alpha": 1 / 255,
-             "instances": 1}
-    out: dict = {}
-    for split in sorted({r["split"] for r in results}, key=["train", "test"].index):
-        merged: dict = {}
-        for r in sorted((r for r in results if r["split"] == split), key=lambda r: r["index"]):
-            for col, acc in r["stats"].items():
-                merged[col] = stats.merge(merged[col], acc) if col in merged else acc
-        out[split] = {col: stats.finalize(merged[col], units[col]) for col in image_columns(with_depth)}
-        out[split].update({col: stats.finalize(merged[col], units[col]) for col in ("alpha", "instances")
-                           if col in merged})
-    return out
-
-
-def versions() -> dict:
-    import numpy
-    import PIL
-    import pyarrow
-    return {"fgbg_depth": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "pillow": PIL.__version__, "pyarrow": pyarrow.__version__}
 
 
 @dataclass
@@ -295,7 +267,7 @@ def _depth_backend(choice: DepthChoice, opts: GenerateOptions, load_model: bool)
         checkpoint = fetch_model(options["model"], options.get("revision"))
         info = checkpoint.describe(opts.precision, size)
         if info["depth_type"] != "metric":
-            from .depth.depth_anything import METRIC_MODELS
+            from .depth.checkpoint import METRIC_MODELS
             raise FgBgError(f"'{options['model']}' is a relative-depth checkpoint (inverse depth up to an unknown "
                             f"scale, not metres); use a metric one: {' or '.join(METRIC_MODELS)}")
         # every process of the run loads exactly these weights: the resolved commit, not a branch
@@ -330,7 +302,7 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
     if note:
         print(f"fgbg-depth: {note}", file=sys.stderr)
     _clean_stale_temporaries(out)
-    write_json_atomic({"fingerprint": job.fingerprint, "recipe": prep.recipe}, out / STATE_DIR / "manifest.json")
+    write_json_atomic({"fingerprint": job.fingerprint, "recipe": prep.recipe}, state_path(out, "manifest.json"))
     t_prepare = time.perf_counter()
 
     specs = plan.all_shards()
@@ -359,6 +331,6 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
                        resumed=resuming, skipped_shards=len(specs) - len(todo))
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}
-    write_json_atomic(summary, out / STATE_DIR / "report.json")
+    write_json_atomic(summary, state_path(out, "report.json"))
     _clean_stale_temporaries(out)
     return summary

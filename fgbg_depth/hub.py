@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .assets import file_sha256
+from .contract import STATE_DIR, read_card_metadata, state_path
 from .errors import FgBgError
-from .lock import STATE_DIR, FolderLock
+from .lock import FolderLock
 
 OUR_TAG = "fgbg-depth"
 HUB_OWN = {".gitattributes"}  # what the Hub puts into every new repository
@@ -43,7 +44,7 @@ def check_pushable(out: Path) -> None:
     """A finished dataset folder, or a one-line error saying what it is instead (cheap: no hashing)."""
     if not (out / "README.md").is_file() or not list((out / "data").glob("*.parquet")):
         raise FgBgError(f"'{out}' is not a dataset made by `fgbg-depth generate` (no README.md or data/)")
-    report = out / STATE_DIR / "report.json"
+    report = state_path(out, "report.json")
     if not report.is_file():
         raise FgBgError(f"'{out}' holds an unfinished run; run the same `fgbg-depth generate` again first")
     expected = [f"data/{name}" for split in json.loads(report.read_text())["splits"].values() for name in split["files"]]
@@ -81,7 +82,6 @@ def _remote_card_is_ours(api, repo_id: str, revision: str | None) -> bool:
         return False
     except UnicodeDecodeError:
         return False
-    from . import read_card_metadata
     try:
         return OUR_TAG in (read_card_metadata(text).get("tags") or [])
     except Exception:

@@ -17,15 +17,15 @@ import socket
 import time
 from pathlib import Path
 
+from .contract import STATE_DIR, state_path
 from .errors import FgBgError
 
-STATE_DIR = ".fgbg-depth"  # run state inside OUT: manifest, markers, logs, this lock; never uploaded
 LOCK_NAME = "lock"
 _VERBS = {"generate": "written", "push": "pushed", "verify": "verified"}
 
 
 def lock_path(out: Path) -> Path:
-    return Path(out) / STATE_DIR / LOCK_NAME
+    return state_path(out, LOCK_NAME)
 
 
 class FolderLock:

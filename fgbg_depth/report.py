@@ -13,10 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from . import read_card_metadata
+from .contract import read_card_metadata, state_path
 from .errors import FgBgError
 from .preview import contact_sheet, read_rows
-from .lock import STATE_DIR
 
 DEPTH_SAMPLE_ROWS = 400  # depth histogram from this many rows spread over the split
 SECTIONS = ("preview", "splits", "stats", "placements", "depth", "skipped", "arguments")  # and "scene" with options
@@ -76,7 +75,7 @@ def _scene_section(files, names) -> str:
 def build_report(out, n: int = 16, split: str = "train") -> str:
     out = Path(out)
     try:
-        report = json.loads((out / STATE_DIR / "report.json").read_text())
+        report = json.loads(state_path(out, "report.json").read_text())
         meta = read_card_metadata((out / "README.md").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise FgBgError(f"'{out}' is not a finished fgbg-depth dataset (no report.json or README.md)") from None

@@ -1,4 +1,5 @@
-"""Parquet shards with Hugging Face `Image` features, written atomically."""
+"""Parquet files written atomically: row groups the Hub viewer and streaming can read, per-column
+encodings, checksums, and the Arrow size the card reports (their schema is the contract's)."""
 
 from __future__ import annotations
 
@@ -14,81 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .contract import IMAGE
 from .errors import FgBgError
 
-IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-IMAGE_COLUMNS = ("fg_bg", "bg", "mask", "depth")
-METADATA_COLUMNS = (
-    ("sample_id", pa.int64()), ("bg_id", pa.int32()), ("fg_id", pa.int32()),
-    ("bg_name", pa.string()), ("fg_name", pa.string()), ("flipped", pa.bool_()),
-    ("placement", pa.int16()), ("x", pa.int32()), ("y", pa.int32()), ("w", pa.int32()),
-    ("h", pa.int32()), ("scale", pa.float32()),
-)
-OBJECT_FIELDS = (("fg_id", pa.int32()), ("fg_name", pa.string()), ("flipped", pa.bool_()), ("x", pa.int32()),
-                 ("y", pa.int32()), ("w", pa.int32()), ("h", pa.int32()), ("scale", pa.float32()),
-                 ("visible", pa.float32()))
-OBJECTS = pa.list_(pa.field("element", pa.struct(list(OBJECT_FIELDS))))  # Parquet names list items "element"
 ROW_GROUP_ROWS = 100  # as `datasets` writes image datasets: the viewer and streaming read one group at a time
 ROW_GROUP_BYTES = 64_000_000  # the viewer and streaming want row groups ≤ 100 MB
-_DTYPE_NAMES = {pa.int64(): "int64", pa.int32(): "int32", pa.int16(): "int16", pa.string(): "string",
-                pa.bool_(): "bool", pa.float32(): "float32"}
-
-
-def image_columns(with_depth: bool, scene=None) -> tuple[str, ...]:
-    """The image columns of a shard: today's four (three without depth), then `alpha` (--alpha) and
-    `instances` (--objects K > 1) when asked for."""
-    out = IMAGE_COLUMNS if with_depth else IMAGE_COLUMNS[:3]
-    if scene is not None and scene.alpha:
-        out += ("alpha",)
-    if scene is not None and scene.multi:
-        out += ("instances",)
-    return out
-
-
-def extra_columns(scene=None) -> tuple[tuple[str, pa.DataType], ...]:
-    """Columns after the metadata ones: `objects` (K > 1) and `blend` (a blend mode other than none)."""
-    out = ()
-    if scene is not None and scene.multi:
-        out += (("objects", OBJECTS),)
-    if scene is not None and scene.blend != "none":
-        out += (("blend", pa.string()),)
-    return out
-
-
-def _feature(dtype: pa.DataType) -> dict:
-    if dtype == OBJECTS:
-        return {"feature": {name: _feature(t) for name, t in OBJECT_FIELDS}, "_type": "List"}
-    return {"dtype": _DTYPE_NAMES[dtype], "_type": "Value"}
-
-
-def features(with_depth: bool, scene=None) -> dict:
-    """The `datasets` Features of a data shard, in `Features.to_dict()` form."""
-    out = {name: {"_type": "Image"} for name in image_columns(with_depth, scene)}
-    for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene)):
-        out[name] = _feature(dtype)
-    return out
-
-
-def schema(with_depth: bool, scene=None) -> pa.Schema:
-    fields = [pa.field(name, IMAGE) for name in image_columns(with_depth, scene)]
-    fields += [pa.field(name, dtype) for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene))]
-    meta = {"huggingface": json.dumps({"info": {"features": features(with_depth, scene)}})}
-    return pa.schema(fields, metadata=meta)
-
-
-SOURCE_COLUMNS = (("id", pa.int32()), ("name", pa.string()), ("sha256", pa.string()),
-                  ("width", pa.int32()), ("height", pa.int32()))
-
-
-def source_features() -> dict:
-    out = {"image": {"_type": "Image"}}
-    out.update({name: {"dtype": _DTYPE_NAMES[dtype], "_type": "Value"} for name, dtype in SOURCE_COLUMNS})
-    return out
-
-
-def source_schema() -> pa.Schema:
-    fields = [pa.field("image", IMAGE)] + [pa.field(n, t) for n, t in SOURCE_COLUMNS]
-    return pa.schema(fields, metadata={"huggingface": json.dumps({"info": {"features": source_features()}})})
 
 
 def _row_group_bounds(byte_sizes: list[int]) -> list[tuple[int, int]]:

@@ -2,6 +2,7 @@
 
 Images are stored as integers (uint8, or uint16 depth units), so Σv and Σv² over any number of
 pixels are exact Python ints; merging is addition, and the order of shards cannot change a bit.
+`split_stats` turns the shards' sums into the card's `channel_stats`, for `generate` and `verify` alike.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import math
 
 import numpy as np
 from PIL import Image
+
+from .contract import DEPTH_SCALE, VALUE_UNITS, image_columns
 
 
 def empty(channels: int) -> dict:
@@ -75,3 +78,19 @@ def finalize(acc: dict, unit: float) -> dict:
         means.append(s / n * unit)
         stds.append(math.sqrt(max(var_num, 0)) / n * unit)
     return {"mean": means, "std": stds, "count": n}
+
+
+def split_stats(results: list[dict], with_depth: bool, depth_scale: float = DEPTH_SCALE) -> dict:
+    """Merge shard sums ({"split", "index", "stats"} per shard) in shard order and turn them into
+    mean/std of the decoded values (images in [0, 1], depth in metres: units × depth_scale)."""
+    units = {**VALUE_UNITS, "depth": depth_scale}
+    out: dict = {}
+    for split in sorted({r["split"] for r in results}, key=["train", "test"].index):
+        merged: dict = {}
+        for r in sorted((r for r in results if r["split"] == split), key=lambda r: r["index"]):
+            for col, acc in r["stats"].items():
+                merged[col] = merge(merged[col], acc) if col in merged else acc
+        out[split] = {col: finalize(merged[col], units[col]) for col in image_columns(with_depth)}
+        out[split].update({col: finalize(merged[col], units[col]) for col in ("alpha", "instances")
+                           if col in merged})
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .worker import DEPTH_SCALE
+from .contract import DEPTH_SCALE
 
 
 def _chw(image) -> np.ndarray:

@@ -20,20 +20,19 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from . import read_card_metadata, stats
+from . import stats
 from .assets import file_sha256
-from .codecs import decode_jpeg
-from .errors import FgBgError
-from .lock import STATE_DIR, FolderLock
-from .plan import Plan
 from .blend import MODES
+from .codecs import decode_jpeg
+from .contract import (DEPTH_SCALE, STATE_DIR, STORED_AS, image_columns, read_card_metadata, schema, source_schema,
+                       state_path)
+from .errors import FgBgError
+from .lock import FolderLock
+from .plan import Plan
 from .scene import SceneOptions
-from .shards import arrow_nbytes, image_columns, schema, source_schema, split_figures
-from .worker import DEPTH_SCALE
+from .shards import arrow_nbytes, split_figures
 
 MAX_LISTED = 50
-EXPECTED = {"fg_bg": ("JPEG", ("RGB",)), "bg": ("JPEG", ("RGB",)), "mask": ("PNG", ("L",)),
-            "depth": ("PNG", ("I;16", "I;16B", "I")), "alpha": ("PNG", ("L",)), "instances": ("PNG", ("P",))}
 
 
 def _plan_from(recipe: dict) -> Plan:
@@ -44,7 +43,7 @@ def _plan_from(recipe: dict) -> Plan:
 def _decode(col: str, data: bytes | None, size: int) -> tuple[np.ndarray | None, str | None]:
     """(pixels, problem) of one stored image: format, mode and size checked, pixels decoded the way
     the writer decoded them for the statistics (JPEG through `decode_jpeg`)."""
-    fmt, modes = EXPECTED[col]
+    fmt, modes = STORED_AS[col]
     try:
         im = Image.open(io.BytesIO(data))
         if im.format != fmt or im.mode not in modes or im.size != (size, size):
@@ -62,8 +61,8 @@ def _decode(col: str, data: bytes | None, size: int) -> tuple[np.ndarray | None,
 def shard_sums(table, size: int, with_depth: bool, where: str, problems: list[str],
                scene: SceneOptions = SceneOptions()) -> dict:
     """Check every image of a shard, and the scene columns against them, and return its per-channel
-    sums, accumulated as the writer accumulates them (ShardWorker.encode_images, encode_depth,
-    table_from)."""
+    sums, accumulated as the writer accumulates them (stages.encode and
+    stages.assemble)."""
     columns = image_columns(with_depth, scene)
     hist = {col: np.zeros((3 if col in ("fg_bg", "bg") else 1, 256), np.int64)
             for col in columns if col != "depth"}
@@ -137,7 +136,7 @@ def verify(out, workers: int | None = None) -> tuple[list[str], dict]:
     Shards are checked in `workers` processes (all cores by default). A folder that a run is
     writing is refused (FgBgError) rather than reported half-made."""
     out = Path(out)
-    manifest_path = out / STATE_DIR / "manifest.json"
+    manifest_path = state_path(out, "manifest.json")
     if not manifest_path.is_file():
         raise FgBgError(f"'{out}' has no {STATE_DIR}/manifest.json: not a folder made by `fgbg-depth generate`")
     with FolderLock(out, "verify"):
@@ -145,10 +144,9 @@ def verify(out, workers: int | None = None) -> tuple[list[str], dict]:
 
 
 def _verify(out: Path, recipe: dict, workers: int) -> tuple[list[str], dict]:
-    from .generate import split_stats
     plan = _plan_from(recipe)
     try:
-        recorded = {name: sha for split in json.loads((out / STATE_DIR / "report.json").read_text())["splits"].values()
+        recorded = {name: sha for split in json.loads(state_path(out, "report.json").read_text())["splits"].values()
                     for name, sha in split["sha256"].items()}
     except (OSError, ValueError, KeyError):
         recorded = {}
@@ -172,7 +170,7 @@ def _verify(out: Path, recipe: dict, workers: int) -> tuple[list[str], dict]:
     source_figures = _read_sources(out, problems)
     with_depth = recipe["depth"] != "none"
     scale = recipe.get("depth_scale") or DEPTH_SCALE
-    channel_stats = split_stats(sums, with_depth, scale) if len(sums) == len(specs) else None
+    channel_stats = stats.split_stats(sums, with_depth, scale) if len(sums) == len(specs) else None
     problems += _check_card(out, plan, figures, source_figures, channel_stats, with_depth, SceneOptions.from_recipe(recipe))
     summary = {"shards": len(specs), "rows": {k: v["num_examples"] for k, v in figures.items()},
                "bytes": {k: v["download_size"] for k, v in figures.items()}}

@@ -4,7 +4,7 @@ from PIL import Image
 from fgbg_depth import stats
 from fgbg_depth.compose import fit_background, paste, reduce_foreground, resize_foreground
 from fgbg_depth.depth import get_backend
-from fgbg_depth.worker import quantize_depth
+from fgbg_depth.contract import quantize_depth
 
 
 def test_paste_blends_by_alpha_and_masks_alpha_above_zero():

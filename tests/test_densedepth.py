@@ -30,6 +30,7 @@ def weights_file(tmp_path_factory, model):
     return path, written
 
 
+@pytest.mark.slow
 def test_architecture_matches_the_released_model(model):
     assert model.count_params() == N_PARAMS
     assert model.get_layer("conv2").kernel.shape == (1, 1, 1664, 1664)
@@ -144,6 +145,7 @@ def conv_same(x, kernel, bias):
     return out + bias
 
 
+@pytest.mark.slow
 def test_forward_pass_matches_numpy_decoder(weights_file):
     path, written = weights_file
     backend = get_backend("densedepth", weights=str(path), input_size=SIZE, batch_size=3)
@@ -172,6 +174,7 @@ def test_forward_pass_matches_numpy_decoder(weights_file):
     np.testing.assert_allclose(got, metres, rtol=2e-3, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_bfloat16_keeps_float32_output(weights_file):
     path, _ = weights_file
     fp32 = get_backend("densedepth", weights=str(path), input_size=SIZE, batch_size=2)
@@ -184,6 +187,7 @@ def test_bfloat16_keeps_float32_output(weights_file):
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
 
 
+@pytest.mark.slow
 def test_generate_with_densedepth(tmp_path, weights_file, small_inputs):
     """The whole CLI path with a DenseDepth backend (64×64 model input to keep the CPU test short)."""
     from fgbg_depth.generate import GenerateOptions, generate
@@ -215,9 +219,11 @@ def test_resize_taps_match_pillow_bilinear(n_in, n_out):
     np.testing.assert_allclose(got, ref, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_units_made_on_the_device_match_numpy_postprocessing(weights_file):
     """Resize and rounding inside the compiled function give what the NumPy/Pillow path gives."""
-    from fgbg_depth.worker import DEPTH_QUANTUM, DEPTH_SCALE, quantize_depth, resize_depth
+    from fgbg_depth.contract import DEPTH_QUANTUM, DEPTH_SCALE, quantize_depth
+    from fgbg_depth.stages.depthmap import resize_depth
     path, _ = weights_file
     backend = get_backend("densedepth", weights=str(path), input_size=SIZE, batch_size=3)
     images = np.random.default_rng(6).integers(0, 256, (5, *SIZE, 3), dtype=np.uint8)
@@ -236,6 +242,7 @@ def test_units_made_on_the_device_match_numpy_postprocessing(weights_file):
         backend.dispatch_units(images[:4], 48, DEPTH_SCALE, DEPTH_QUANTUM)
 
 
+@pytest.mark.slow
 def test_pool_fed_model_writes_the_same_bytes_as_one_process(tmp_path, weights_file, small_inputs):
     """With a model, `--workers 2` composites in processes that feed the model in the parent through
     shared memory; the shards, stats and card equal those of a single-process run."""
@@ -270,6 +277,7 @@ def test_slot_files_of_killed_runs_are_swept(tmp_path):
     assert not Path(ring.path).exists()
 
 
+@pytest.mark.slow
 def test_out_of_device_memory_is_one_clear_line_and_the_batch_can_be_set(tmp_path, weights_file, small_inputs,
                                                                           monkeypatch):
     from fgbg_depth.depth.runner import default_batch_size

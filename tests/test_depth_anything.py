@@ -20,8 +20,8 @@ keras = pytest.importorskip("keras")
 
 from conftest import ROOT, run_cli  # noqa: E402
 from fgbg_depth.depth import get_backend  # noqa: E402
-from fgbg_depth.depth.depth_anything import (CheckpointError, build_model, load_checkpoint,  # noqa: E402
-                                             parse_config, resize_position_embeddings)
+from fgbg_depth.depth.checkpoint import CheckpointError, parse_config  # noqa: E402
+from fgbg_depth.depth.depth_anything import build_model, load_checkpoint, resize_position_embeddings  # noqa: E402
 from fgbg_depth.depth.safetensors_file import SafetensorsError, SafetensorsFile, write_safetensors  # noqa: E402
 from fgbg_depth.errors import FgBgError  # noqa: E402
 
@@ -50,6 +50,7 @@ def metric_backend():
 
 # -- the loader -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_every_tensor_lands_where_it_belongs():
     config = json.loads((METRIC / "config.json").read_text())
     arch = parse_config(config, "tiny")
@@ -83,6 +84,7 @@ def test_position_embeddings_are_resized_only_when_the_grid_changes():
 
 
 @pytest.mark.parametrize("kind", ["metric", "relative"])
+@pytest.mark.slow
 def test_predict_matches_transformers_reference(kind):
     backend = get_backend("depth-anything", model=str(DATA / kind), precision="float32", input_size=(SIZE, SIZE))
     ref = np.load(DATA / kind / "reference.npz")["depth"]
@@ -96,6 +98,7 @@ def test_predict_matches_transformers_reference(kind):
 
 @pytest.mark.skipif(not LIVE, reason="transformers and torch are not installed: the committed outputs are compared")
 @pytest.mark.parametrize("kind,size", [("metric", 448), ("relative", 448), ("metric", 518), ("metric", 364)])
+@pytest.mark.slow
 def test_predict_matches_transformers_live(tmp_path, kind, size):
     from make_tiny_depth_anything import make_checkpoint, transformers_depth
     model = make_checkpoint(tmp_path / "ckpt", kind, seed=11 + size)
@@ -105,6 +108,7 @@ def test_predict_matches_transformers_live(tmp_path, kind, size):
     assert rel_error(ours.predict(images), want) < 1e-4
 
 
+@pytest.mark.slow
 def test_bfloat16_is_close(metric_backend):
     low = get_backend("depth-anything", model=str(METRIC), precision="bfloat16", input_size=(SIZE, SIZE))
     ref = metric_backend.predict(reference_image())
@@ -112,7 +116,8 @@ def test_bfloat16_is_close(metric_backend):
 
 
 def test_units_on_the_device_equal_units_from_metres(metric_backend):
-    from fgbg_depth.worker import depth_quantum_for, depth_scale_for, quantize_depth, resize_depth
+    from fgbg_depth.contract import depth_quantum_for, depth_scale_for, quantize_depth
+    from fgbg_depth.stages.depthmap import resize_depth
     scale = depth_scale_for(20.0)
     quantum = depth_quantum_for(scale)
     assert quantum == 32
@@ -172,6 +177,7 @@ def test_a_dpt_checkpoint_is_refused(tmp_path):
     assert "DPT checkpoint" in load_error(with_tensors(tmp_path / "b", dpt_layout))
 
 
+@pytest.mark.slow
 def test_a_truncated_file_is_refused(tmp_path):
     folder = copy_checkpoint(METRIC, tmp_path / "ckpt")
     path = folder / "model.safetensors"
@@ -184,6 +190,7 @@ def test_a_truncated_file_is_refused(tmp_path):
     assert "not JSON" in load_error(folder)
 
 
+@pytest.mark.slow
 def test_a_misshaped_missing_or_extra_tensor_is_named(tmp_path):
     def misshape(t):
         t["head.conv2.weight"] = t["head.conv2.weight"][:, :4]
@@ -236,6 +243,7 @@ def generate_cli(out, *extra, env=None):
     return run_cli("generate", "--out", out, "--placements", "1", "--size", "48", "--quiet", *extra, env=env)
 
 
+@pytest.mark.slow
 def test_generate_writes_metric_depth_in_the_models_range(tmp_path):
     out = tmp_path / "out"
     res = generate_cli(out, "--depth", "depth-anything", "--depth-model", METRIC, "--workers", "2")
@@ -278,6 +286,7 @@ def test_python_api_matches_the_contract(metric_backend):
     assert 0 < out.min() and out.max() < 20.0  # sigmoid × max_depth
 
 
+@pytest.mark.slow
 def test_builder_depth_anything_matches_the_cli(tmp_path):
     from builder_script import FgBgDepth
     builder = FgBgDepth(config_name="depth-anything", depth_model=str(METRIC), placements=1, size=48,
@@ -322,6 +331,7 @@ def model_downloads(server, name="model.safetensors"):
     return [e for e in server.log if e["method"] == "GET" and e["path"].endswith("/" + name) and e["status"] == 200]
 
 
+@pytest.mark.slow
 def test_generate_downloads_the_model_then_runs_offline(model_hub, tmp_path):
     home = tmp_path / "hf"
     out = tmp_path / "out"
@@ -383,6 +393,7 @@ def test_a_model_that_cannot_be_had_is_one_line(model_hub, tmp_path):
         assert not (tmp_path / folder).exists()
 
 
+@pytest.mark.slow
 def test_auto_uses_a_cached_model_and_never_downloads(model_hub, tmp_path):
     home = tmp_path / "hf"
     # nothing cached: auto takes the planar prior, says why, and asks the Hub for nothing
@@ -421,6 +432,7 @@ def builder_key(model, cache, env) -> str:
     return res.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_the_builders_cache_key_follows_the_models_commit(model_hub, tmp_path):
     """A branch that moves on, or a model folder whose files change, is a new cache entry; offline,
     the cached commit gives the same key as before."""

@@ -133,6 +133,7 @@ def test_shards_are_well_formed(sample_out):
     assert not list((sample_out / ".fgbg-depth").glob("tmp/*"))
 
 
+@pytest.mark.slow
 def test_worker_count_does_not_change_bytes(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     outs = []
@@ -174,6 +175,7 @@ def test_rerun_skips_finished_and_resumes_missing(tmp_path, small_inputs):
     assert report["resumed"] and report["shards_already_done"] == len(clean) - 1
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_output(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "20", "--size", "64",
@@ -241,6 +243,7 @@ def test_auto_depth_says_planar_on_stderr(tmp_path, small_inputs):
     assert "planar ground-plane prior" in res.stderr
 
 
+@pytest.mark.slow
 def test_regenerated_folder_is_not_served_from_the_datasets_cache(tmp_path, small_inputs, monkeypatch):
     """`datasets` keys its cache of a local folder on the card's dataset_info plus the data files' paths
     and mtimes. Force the worst case — same times (coarse file system, or copies that keep times) and the

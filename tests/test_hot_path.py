@@ -17,6 +17,7 @@ PINNED_PHOTOS = {"test-00000-of-00001.parquet": "16ceb8a829666c79b8c096a3a0f6c20
                  "train-00001-of-00002.parquet": "adf62f09189e09d5cb9a553304961b6f8d6cce67fd3ca23cc809038c07295c43"}
 
 
+@pytest.mark.slow
 def test_photo_inputs_write_the_pinned_bytes(tmp_path):
     out = tmp_path / "out"
     res = run_cli("generate", "--out", out, "--backgrounds", PHOTOS / "backgrounds", "--foregrounds",
@@ -51,19 +52,20 @@ def test_placed_off_the_corner_too():
 
 def test_the_cached_premultiplied_resize_is_pillows_resize(tmp_path):
     from fgbg_depth.generate import GenerateOptions, prepare
-    from fgbg_depth.worker import ShardWorker
-    worker = ShardWorker(prepare(GenerateOptions(out=str(tmp_path), backgrounds=str(PHOTOS / "backgrounds"),
-                                                 foregrounds=str(PHOTOS / "foregrounds"), depth="none")).job)
+    from fgbg_depth.stages.pictures import Pictures
+    job = prepare(GenerateOptions(out=str(tmp_path), backgrounds=str(PHOTOS / "backgrounds"),
+                                  foregrounds=str(PHOTOS / "foregrounds"), depth="none")).job
+    pictures = Pictures(job.backgrounds, job.foregrounds, job.size)
     for fg_id in range(4):
-        mip = worker.foreground_for(fg_id, 160, True)
+        mip = pictures.foreground_for(fg_id, 160, True)
         for w, h in ((37, 53), (mip.width, mip.height), (mip.width - 1, mip.height), (5, 5)):
             want = mip.resize((w, h), SAMPLE_RESAMPLE)
-            assert np.array_equal(np.asarray(worker.cutout(fg_id, 160, True, w, h)), np.asarray(want)), (w, h)
+            assert np.array_equal(np.asarray(pictures.cutout(fg_id, 160, True, w, h)), np.asarray(want)), (w, h)
 
 
 def test_planar_units_from_masks_equal_quantised_predictions():
     from fgbg_depth.depth.planar import PlanarDepth
-    from fgbg_depth.worker import depth_quantum_for, depth_scale_for, quantize_depth
+    from fgbg_depth.contract import depth_quantum_for, depth_scale_for, quantize_depth
     planar = PlanarDepth()
     scale = depth_scale_for(10.0)
     quantum = depth_quantum_for(scale)
@@ -137,7 +139,7 @@ def test_pillows_clipped_paste_and_coverage_equal_paste_patch():
 
 
 def test_one_rgbx_resize_is_the_rgb_and_the_alpha_resized_apart():
-    """worker.scene_cutout resizes bled colours and alpha as one RGBX picture: Pillow resizes its
+    """Pictures.scene_cutout resizes bled colours and alpha as one RGBX picture: Pillow resizes its
     bands on their own (no premultiplying), with the weights of RGB and of L."""
     from fgbg_depth.compose import SAMPLE_RESAMPLE
     rng = np.random.default_rng(5)

@@ -102,6 +102,7 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.slow
 def test_push_then_load_from_hub_equals_local(hub, hub_out, tmp_path):
     env = hub_env(hub, tmp_path)
     res = push(hub_out, env)
@@ -132,6 +133,7 @@ def test_push_then_load_from_hub_equals_local(hub, hub_out, tmp_path):
     assert "0 of" in res.stderr
 
 
+@pytest.mark.slow
 def test_streaming_reads_a_small_fraction(hub, tmp_path):
     out = tmp_path / "big"
     res = run_cli("generate", "--out", out, "--placements", "10", "--size", "96", "--shard-rows", "300",
@@ -155,6 +157,7 @@ def test_streaming_reads_a_small_fraction(hub, tmp_path):
     assert 0 < read < 0.25 * total, (read, total, detail)
 
 
+@pytest.mark.slow
 def test_killed_push_resumes_without_resending(tmp_path, hub_out):
     server = HubServer({WRITE: ("user", "write")}, commit_delay=0.4).start()
     try:
@@ -282,6 +285,7 @@ def fresh_hub():
     server.stop()
 
 
+@pytest.mark.slow
 def test_push_rides_out_hub_hiccups(fresh_hub, hub_out, tmp_path):
     hub = fresh_hub
     hub.inject("POST", r"/api/repos/create$", "drop")  # a connection dropped without an answer
@@ -314,6 +318,7 @@ def test_a_commit_that_landed_but_whose_answer_was_lost_is_not_sent_again(fresh_
     assert len(titles) == 3 and titles[0] == "initial commit" and "card" in titles[-1], titles
 
 
+@pytest.mark.slow
 def test_a_fault_that_persists_ends_in_one_line(fresh_hub, hub_out, tmp_path):
     hub = fresh_hub
     hub.inject("POST", r"/commit/", 503, times=None)

@@ -5,9 +5,12 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_wheel_builds_quietly_with_its_data(tmp_path):
     src = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info beside the sources
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",

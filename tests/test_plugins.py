@@ -69,6 +69,7 @@ def last_line(res) -> str:
     return res.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_a_plugin_backend_is_found_run_and_recorded(tmp_path):
     env = install(tmp_path / "site", "constant_depth", CONSTANT, {"constant": "constant_depth:make"})
     out = tmp_path / "out"
@@ -115,6 +116,7 @@ def readme_plugin_code() -> str:
 
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None
                     or importlib.util.find_spec("keras") is None, reason="needs transformers, torch and keras")
+@pytest.mark.slow
 def test_the_readme_plugin_gives_the_built_in_backends_depth(tmp_path):
     """The README's example wraps transformers' own Depth Anything; on the same checkpoint it must
     store what the built-in Keras port stores, up to one rounding step where float noise straddles one."""

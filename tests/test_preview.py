@@ -79,6 +79,7 @@ def test_report_is_self_contained_and_has_every_section(report_html, sample_out)
     assert "None: every input file was used" in text
 
 
+@pytest.mark.slow
 def test_report_lists_skipped_inputs(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     (bgs / "broken.png").write_text("nope")

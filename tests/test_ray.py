@@ -27,6 +27,7 @@ def nyu_h5(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_ray_and_local_engines_write_the_same_bytes_also_after_resume(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     # 25 shards: more than the Ray engine queues at once on 2 CPUs (16), so it refills its queue
@@ -72,6 +73,7 @@ def test_ray_missing_is_a_clear_error(tmp_path, small_inputs, monkeypatch):
         ray_engine._import_ray()
 
 
+@pytest.mark.slow
 def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_path, small_inputs, monkeypatch, nyu_h5):
     """The depth actor loads the model; the driver only checks the weights file (on one GPU, a
     second copy in the driver would take the actor's memory). The run joins a Ray started before
@@ -111,6 +113,7 @@ def test_ray_with_densedepth_matches_local_and_the_driver_loads_no_model(tmp_pat
         assert (ray_out / name).read_bytes() == (local / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_ray_with_depth_anything_matches_local_and_the_driver_loads_no_model(tmp_path, small_inputs, monkeypatch):
     """The same path for Depth Anything: the driver resolves and describes the checkpoint (the card
     needs its revision and checksum) without building the model; the actors build it."""
@@ -151,6 +154,7 @@ def test_ray_chunks_start_on_the_models_batch_boundaries(batch):
     assert {c["start"] for c in chunks} <= local_starts
 
 
+@pytest.mark.slow
 def test_the_depth_actor_takes_the_drivers_batch_size_from_the_job(tmp_path, small_inputs, monkeypatch, nyu_h5):
     """On a cluster the actors do not see the driver's environment: FGBG_DEPTH_BATCH reaches them
     with the job, and an actor whose batch would not divide its chunks refuses to run."""
@@ -205,6 +209,7 @@ def _alive(pid: int) -> bool:
     return state not in (b"", b"Z")  # gone, or a zombie
 
 
+@pytest.mark.slow
 def test_private_ray_is_stopped_with_all_its_processes(tmp_path, small_inputs):
     """The private Ray is stopped fast (the raylet stops its agents and workers, the rest is
     killed): nothing of it may outlive the command."""
@@ -240,6 +245,7 @@ def test_unreachable_ray_address_is_one_line_at_once(tmp_path, small_inputs, how
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_an_error_in_a_depth_actor_is_the_users_one_line(tmp_path, small_inputs, nyu_h5):
     """A depth actor that cannot load its model (here: a node without Keras, which the driver never
     imports) stops the run with that reason in one line, not Ray's wrapping of it."""

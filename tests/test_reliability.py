@@ -35,6 +35,7 @@ def fresh(tmp_path, small_inputs):
     return out
 
 
+@pytest.mark.slow
 def test_verify_catches_a_flipped_byte(fresh):
     shard = sorted((fresh / "data").glob("train-*"))[1]
     data = bytearray(shard.read_bytes())
@@ -45,6 +46,7 @@ def test_verify_catches_a_flipped_byte(fresh):
     assert shard.name in res.stdout and "sha256 mismatch" in res.stdout
 
 
+@pytest.mark.slow
 def test_verify_catches_edited_card_counts(fresh):
     card = fresh / "README.md"
     text = card.read_text()
@@ -53,6 +55,7 @@ def test_verify_catches_edited_card_counts(fresh):
     assert res.returncode == 1 and "num_examples" in res.stdout
 
 
+@pytest.mark.slow
 def test_verify_catches_missing_shard_and_stray_file(fresh):
     sorted((fresh / "data").glob("test-*"))[0].unlink()
     (fresh / "data" / "train-00099-of-00100.parquet").write_bytes(b"PAR1")
@@ -66,6 +69,7 @@ def test_verify_on_a_folder_that_is_not_a_dataset(tmp_path):
     assert res.returncode == 2 and "manifest.json" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_kills_at_random_moments_then_resume_is_byte_identical(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "300", "--size", "96",
@@ -127,6 +131,7 @@ def small_disk(tmp_path):
 
 
 @pytest.mark.parametrize("engine", ["local", "ray"])
+@pytest.mark.slow
 def test_full_disk_is_a_clear_error_and_resumes(small_disk, tmp_path, small_inputs, engine):
     """With Ray the disk fills inside a Ray task: the user still gets the one line."""
     if engine == "ray":
@@ -152,6 +157,7 @@ def test_full_disk_is_a_clear_error_and_resumes(small_disk, tmp_path, small_inpu
     assert verify(out).returncode == 0
 
 
+@pytest.mark.slow
 def test_report_records_counts_skips_timings_versions(fresh):
     report = json.loads((fresh / ".fgbg-depth" / "report.json").read_text())
     assert report["num_samples"] == 3 * 2 * 2 * 3

@@ -42,6 +42,7 @@ def _builds() -> str:
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
+@pytest.mark.slow
 def test_default_options_write_todays_bytes(tmp_path, small_inputs, name):
     bgs, fgs = small_inputs
     args = {"bundled-planar": ["--placements", "2", "--size", "64", "--depth", "planar", "--shard-rows", "100"],
@@ -282,6 +283,7 @@ def scene_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_scene_run_verifies_and_has_the_columns(scene_run):
     res = run_cli("verify", scene_run)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -337,13 +339,15 @@ def test_alpha_column(scene_run):
 def test_the_composite_is_the_background_wherever_alpha_is_zero(blend):
     """Before encoding, exactly: every blend here changes only pixels that got some weight."""
     from fgbg_depth.generate import GenerateOptions, prepare
-    from fgbg_depth.worker import ShardWorker
+    from fgbg_depth.stages.composite import Compositor
+    from fgbg_depth.stages.pictures import Pictures
     job = prepare(GenerateOptions(out="unused", depth="none", blend=blend, alpha=True, objects=3, size=96)).job
-    worker = ShardWorker(job)
+    pictures = Pictures(job.backgrounds, job.foregrounds, job.size)
+    compositor = Compositor(job, pictures)
     for sid in range(0, 2560, 37):
-        made = worker.compose(sid, 96)
+        made = compositor.compose(sid, 96)
         bg_id = job.plan.decode(sid)[0]
-        background = worker.background(bg_id, 96)
+        background = pictures.background(bg_id, 96)
         zero = made.alpha == 0
         assert np.array_equal(made.image[zero], background[zero]), sid
         assert ((made.alpha > 0) | (made.mask == 0)).all()
@@ -367,6 +371,7 @@ def test_planar_depth_stands_each_object_on_its_own_foot(scene_run):
             assert np.ptp(values) < 0.011 and abs(values.mean() - ground[lowest]) < 0.011
 
 
+@pytest.mark.slow
 def test_workers_builder_and_engines_agree(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "4", "--size", "48", "--objects", "2",
@@ -404,6 +409,7 @@ def test_builder_writes_the_cli_rows(tmp_path, small_inputs):
     assert [r["objects"] for r in ds] == [r["objects"] for r in cli]
 
 
+@pytest.mark.slow
 def test_options_are_part_of_the_fingerprint(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "1", "--size", "32", "--depth", "none",
@@ -418,6 +424,7 @@ def test_options_are_part_of_the_fingerprint(tmp_path, small_inputs):
         assert res.returncode == 2 and "other arguments" in res.stderr, other
 
 
+@pytest.mark.slow
 def test_a_folder_of_an_earlier_blend_version_is_refused_not_mixed(tmp_path, small_inputs):
     """Motion's bytes changed with its version 2: a folder written by version 1 (its recipe without
     blend_version) must not be resumed with the new code, whose shards would differ from its own."""
@@ -458,6 +465,7 @@ def test_default_card_says_nothing_of_scenes(sample_out):
     assert "`instances`" not in card and "`alpha`" not in card and "Blending" not in card
 
 
+@pytest.mark.slow
 def test_alpha_alone_adds_a_column_and_changes_nothing_else(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     common = ["--backgrounds", bgs, "--foregrounds", fgs, "--placements", "2", "--size", "48", "--depth", "planar",
@@ -472,6 +480,7 @@ def test_alpha_alone_adds_a_column_and_changes_nothing_else(tmp_path, small_inpu
         assert np.array_equal(decode(row["alpha"]) > 0, decode(row["mask"]) > 0)
 
 
+@pytest.mark.slow
 def test_the_readmes_scene_sheet_is_what_its_commands_make(tmp_path):
     """The README shows docs/scenes.png and prints the two commands that make it: they still do
     (pixels compared, so another zlib's PNG bytes do not matter), whatever a blend's code became."""

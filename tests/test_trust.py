@@ -47,6 +47,7 @@ def default_sample(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_verify_passes_on_the_readme_default_sample(default_sample):
     res = run_cli("verify", default_sample)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -66,6 +67,7 @@ def test_num_bytes_does_not_depend_on_how_the_shard_is_read(default_sample):
     assert len({pf.read().nbytes, pa.Table.from_batches(list(pf.iter_batches(batch_size=37))).nbytes}) == 2
 
 
+@pytest.mark.slow
 def test_verify_passes_on_many_shards_with_many_row_groups(tmp_path):
     out = tmp_path / "out"
     res = run_cli("generate", "--out", out, "--shard-rows", "700", "--workers", "2", "--quiet")
@@ -77,6 +79,7 @@ def test_verify_passes_on_many_shards_with_many_row_groups(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_verify_recomputes_channel_stats_from_the_shards(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     out = tmp_path / "out"
@@ -96,6 +99,7 @@ def test_verify_recomputes_channel_stats_from_the_shards(tmp_path, small_inputs)
     assert "stats.json: train/fg_bg differs from the statistics of the shards" in res.stdout
 
 
+@pytest.mark.slow
 def test_verify_checks_the_sources_config(tmp_path, small_inputs):
     bgs, fgs = small_inputs
     out = tmp_path / "out"
@@ -128,6 +132,7 @@ def test_lock_is_exclusive_for_writers_and_shared_for_readers(tmp_path):
     assert not out.exists()  # a lock that made the folder and saw nothing written takes it away again
 
 
+@pytest.mark.slow
 def test_two_writers_with_different_arguments(tmp_path):
     out = tmp_path / "out"
     first = start_generate(out, "--placements", "20", "--depth", "planar")
@@ -144,6 +149,7 @@ def test_two_writers_with_different_arguments(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_two_writers_with_the_same_arguments(tmp_path):
     out = tmp_path / "out"
     runs = [start_generate(out, "--placements", "10", "--depth", "planar")]
@@ -170,6 +176,7 @@ def wait_for_holder(out, command, timeout=60):
     pytest.fail(f"no {command} took the lock")
 
 
+@pytest.mark.slow
 def test_sigkilled_writer_leaves_no_lock_that_blocks_the_rerun(tmp_path):
     out = tmp_path / "out"
     common = ["--placements", "40", "--depth", "planar", "--shard-rows", "300", "--workers", "2"]

@@ -38,6 +38,7 @@ def served(tmp_path_factory):
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_fetch_saves_checks_and_auto_uses_it(tmp_path, served):
     base, root = served
     cache = tmp_path / "cache"

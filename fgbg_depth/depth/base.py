@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import FgBgError
+from ..plugins import describe_entry_point, installed, load
 
 ENTRY_POINT_GROUP = "fgbg_depth.backends"
 BUILTIN = ("depth-anything", "densedepth", "planar", "none")
@@ -35,8 +36,7 @@ class DepthBackend(Protocol):
 
 def plugins() -> dict:
     """{name: entry point} of the installed depth plug-ins (built-in names cannot be taken)."""
-    from importlib.metadata import entry_points
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTIN}
+    return installed(ENTRY_POINT_GROUP, BUILTIN)
 
 
 def backend_names() -> list[str]:
@@ -69,21 +69,9 @@ def get_backend(name: str, **options) -> DepthBackend:
 
 
 def _load_plugin(name: str, ep, options: dict):
-    where = f"depth plug-in '{name}' ({ep.value}" + (f", from {ep.dist.name}" if getattr(ep, "dist", None) else "") + ")"
-    try:
-        factory = ep.load()
-    except Exception as exc:
-        raise FgBgError(f"{where} does not load: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
-    try:
-        backend = factory(**options)
-    except FgBgError:
-        raise
-    except Exception as exc:
-        raise FgBgError(f"{where} failed to start: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
-    lacking = [a for a in ("predict", "describe", "input_size") if not hasattr(backend, a)]
-    if lacking:
-        raise FgBgError(f"{where} made an object without {', '.join(lacking)}; see the depth backend protocol")
+    backend = load("depth plug-in", name, ep, options, ("predict", "describe", "input_size"))
     info = backend.describe()
     if not isinstance(info, dict) or not isinstance(info.get("max_m"), (int, float)) or not info["max_m"] > 0:
+        where = describe_entry_point("depth plug-in", name, ep)
         raise FgBgError(f"{where}: describe() must give 'max_m', the largest depth in metres it returns")
     return backend

@@ -9,15 +9,13 @@ resolve the revision to a commit sha, which the card records and the workers of 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FgBgError
-from .depth_anything import FILES, CheckpointError, checkpoint_info, parse_config
+from ..model_repo import card_license, fetch_snapshot, is_repo_id
+from .checkpoint import FILES, CheckpointError, checkpoint_info, parse_config
 from .safetensors_file import SafetensorsFile
-
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass
@@ -74,21 +72,6 @@ def _prod(shape) -> int:
     return n
 
 
-def _card_license(path: Path) -> str:
-    """The `license` of a model card's YAML (its `license_name` when it says 'other'), else unknown."""
-    from .. import read_card_metadata
-    try:
-        meta = read_card_metadata((path / "README.md").read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return "unknown"
-    except Exception:  # YAML that does not parse
-        return "unknown"
-    lic = meta.get("license")
-    if lic == "other" and meta.get("license_name"):
-        lic = meta["license_name"]
-    return str(lic) if lic else "unknown"
-
-
 def _fetch_ahead(model: str) -> str:
     return (f"fetch it ahead where the Hub can be reached (`hf download {model}`, then copy HF_HOME), or pass "
             "--depth-model with a folder that holds config.json and model.safetensors")
@@ -100,38 +83,13 @@ def fetch_model(model: str, revision: str | None = None, local_only: bool = Fals
     folder = Path(model).expanduser()
     if folder.is_dir():
         checkpoint_info(folder)  # a folder without config.json fails here, with its name
-        return Checkpoint(source=str(folder), path=folder, license=_card_license(folder))
-    if model.count("/") != 1 or not all(model.split("/")) or model.startswith((".", "/", "~")):
+        return Checkpoint(source=str(folder), path=folder, license=card_license(folder))
+    if not is_repo_id(model):
         raise FgBgError(f"depth model '{model}' is neither a folder nor a Hub model id like 'owner/name'")
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
-    try:
-        path = Path(snapshot_download(model, revision=revision, allow_patterns=list(FILES), local_files_only=local_only))
-    except GatedRepoError:
-        raise FgBgError(f"depth model '{model}' is gated: accept its conditions on its Hub page, then log in "
-                        "(`hf auth login` or HF_TOKEN)") from None
-    except RepositoryNotFoundError:
-        raise FgBgError(f"depth model '{model}' not found on the Hub at {constants.ENDPOINT} (or it is private: "
-                        "log in with `hf auth login` or set HF_TOKEN)") from None
-    except RevisionNotFoundError:
-        raise FgBgError(f"depth model '{model}' has no revision '{revision}'") from None
-    except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else (
-            "only the cache was searched" if local_only else f"the Hub at {constants.ENDPOINT} cannot be reached")
-        raise FgBgError(f"depth model '{model}' is not in the local Hugging Face cache and {why}; "
-                        f"{_fetch_ahead(model)}") from None
-    except HfHubHTTPError as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        raise FgBgError(f"the Hub answered HTTP {status} while fetching depth model '{model}'; try again later, "
-                        f"or {_fetch_ahead(model)}") from None
-    except OSError as exc:
-        raise FgBgError(f"cannot fetch depth model '{model}' ({exc.strerror or type(exc).__name__}); "
-                        f"{_fetch_ahead(model)}") from None
+    path, sha = fetch_snapshot(model, revision, list(FILES), f"depth model '{model}'", _fetch_ahead(model), local_only)
     if not (path / "config.json").is_file():
         raise CheckpointError(f"depth model '{model}' has no config.json: not a checkpoint in the transformers layout")
-    sha = path.name if _SHA.match(path.name) else None
-    return Checkpoint(source=model, path=path, repo_id=model, revision=sha, license=_card_license(path))
+    return Checkpoint(source=model, path=path, repo_id=model, revision=sha, license=card_license(path))
 
 
 def cached_model(model: str, revision: str | None = None) -> Checkpoint | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..contract import quantize_depth
+
 MAX_DEPTH = 10.0  # metres, the same range as DenseDepth's NYU model
 
 
@@ -60,9 +62,8 @@ class PlanarDepth:
         return out
 
     def units_from_masks(self, masks: np.ndarray, scale: float, quantum: int) -> np.ndarray:
-        """`predict` at the masks' size turned into stored units (worker.quantize_depth), the same
+        """`predict` at the masks' size turned into stored units (contract.quantize_depth), the same
         values computed once per row: the ground is one value per row, and each object one value."""
-        from ..worker import quantize_depth
         n, h, w = masks.shape
         key = (h, float(scale), int(quantum))
         if getattr(self, "_rows", (None,))[0] != key:

@@ -35,7 +35,10 @@ import numpy as np
 
 from ..errors import FgBgError
 from ..plan import ShardSpec
-from ..worker import STATE_DIR, Job, Piece, ShapeOnly, ShardWorker
+from ..contract import state_path
+from ..stages.encode import Piece
+from ..stages.job import Job
+from ..worker import ShapeOnly, ShardWorker
 
 _worker: ShardWorker | None = None
 _slots: np.ndarray | None = None
@@ -53,7 +56,7 @@ def _spawn_pool(job: Job, workers: int, slots: tuple | None = None) -> Iterator[
     dies before reading (a script calling generate() without the `__main__` guard, the OOM killer)
     hung the run for ever once that data outgrew the pipe (64 KiB: the plan's split ids, from about
     a thousand samples)."""
-    folder = Path(job.out) / STATE_DIR / "tmp"
+    folder = state_path(job.out, "tmp")
     folder.mkdir(parents=True, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix="job-", suffix=".pkl", dir=folder)
     try:
@@ -248,7 +251,7 @@ def _run_fed(job: Job, specs: list[ShardSpec], workers: int, backend) -> Iterato
     parts = Counter((spec.split, spec.index) for spec, *_ in chunks)
     # one slot per composing worker (a GPU needs ~8 cores' composites; more slots only hold memory:
     # 77 MB each at batch 128 and 448 px) and 4 for the batches at the model
-    ring = SlotRing(min(workers, MAX_FEEDING) + 4, (batch, *backend.input_size, 3), Path(job.out) / STATE_DIR / "tmp")
+    ring = SlotRing(min(workers, MAX_FEEDING) + 4, (batch, *backend.input_size, 3), state_path(job.out, "tmp"))
     model = _ModelThread(backend, job)
     free = list(range(ring.count))
     running: dict[Future, tuple] = {}

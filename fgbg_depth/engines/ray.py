@@ -29,7 +29,8 @@ from typing import Iterable, Iterator
 
 from ..errors import FgBgError
 from ..plan import ShardSpec
-from ..worker import Job, ShapeOnly, ShardWorker
+from ..stages.job import Job
+from ..worker import ShapeOnly, ShardWorker
 
 CHUNK_ROWS = 128  # rows per chunk, at least: composites at the model's input size travel to the depth actors
 _WORKERS: dict[tuple[str, str], ShardWorker] = {}

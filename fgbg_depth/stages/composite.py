@@ -1,0 +1,60 @@
+"""Compositing: a sample id → its composite, mask and box (and, with scene options, alpha,
+instances, per-object records and blend) at a square resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..blend import CUTOUT_KIND, draw_blend
+from ..compose import paste_image
+from ..plan import place_foreground
+from ..scene import Composite, compose_scene, scene_objects
+from .job import Job
+from .pictures import Pictures
+
+
+class Compositor:
+    """Composites of a job's samples, from one process's `Pictures`."""
+
+    def __init__(self, job: Job, pictures: Pictures):
+        self.job, self.pictures = job, pictures
+
+    def compose(self, sample_id: int, res: int, with_mask: bool = True) -> Composite:
+        """One sample composited at res×res: the picture, its mask (unless not wanted: a device
+        model's input needs none), the own object's box there, and the scene's columns."""
+        job, pictures = self.job, self.pictures
+        bg_id, fg_id, flip, _ = job.plan.decode(int(sample_id))
+        if job.scene.is_default:  # one object pasted as it is: the bytes of every earlier dataset
+            placement = place_foreground(job.plan.seed, int(sample_id), pictures.aspect(fg_id))
+            x, y, w, h = placement.box(res)
+            composite, mask = paste_image(pictures.background_image(bg_id, res),
+                                          pictures.cutout(fg_id, res, bool(flip), w, h), x, y, with_mask)
+            return Composite(composite, mask, (x, y, w, h))
+        objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
+                                pictures.aspect, job.scene.objects)
+        blend = draw_blend(job.scene.blend, job.plan.seed, int(sample_id))
+        make = {"straight": pictures.cutout, "bled": pictures.scene_cutout,
+                "premultiplied": pictures.premultiplied_cutout}[CUTOUT_KIND[blend.mode]]
+        cutout = lambda f, fl, w, h: make(f, res, fl, w, h)  # noqa: E731
+        return compose_scene(pictures.background_image(bg_id, res), objects, cutout, blend, res / job.size, job.scene)
+
+    def batch(self, ids) -> list[Composite]:
+        """The samples at the output size, in order."""
+        return [self.compose(i, self.job.size) for i in ids]
+
+    def model_inputs(self, ids, made: list[Composite], input_size) -> tuple[np.ndarray, np.ndarray | None]:
+        """(composites, masks or None) at a depth backend's input size (None: any size), reusing the
+        output-size composites `made` when the sizes agree. Masks go to priors (planar) only: a
+        device model takes none, so its inputs are composited without one."""
+        size = self.job.size
+        if input_size is None or tuple(input_size) == (size, size):
+            big = made
+        elif input_size[0] != input_size[1]:
+            raise ValueError("depth backends with non-square inputs are not supported")
+        else:
+            big = [self.compose(i, input_size[0], with_mask=not self.job.runs_model) for i in ids]
+        images = np.stack([b.image for b in big])
+        if any(b.mask is None for b in big):
+            return images, None
+        # a scene of several objects hands the instance map: the planar prior stands each on its own foot
+        return images, np.stack([b.instances if b.instances is not None else b.mask for b in big])

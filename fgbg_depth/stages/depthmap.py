@@ -1,0 +1,29 @@
+"""Depth maps as stored: any backend's output → uint16 units at the output size."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..contract import quantize_depth
+
+
+def resize_depth(depth: np.ndarray, size: int) -> np.ndarray:
+    """A float depth map to size×size (bilinear), unchanged when it has that size already."""
+    if depth.shape == (size, size):
+        return depth
+    return np.asarray(Image.fromarray(depth.astype(np.float32)).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def depth_units(backend, images: np.ndarray, masks: np.ndarray | None, size: int, scale: float,
+                quantum: int) -> np.ndarray:
+    """uint16 N×size×size depth in units of `scale`, in steps of `quantum`, by the cheapest path the
+    backend offers: a model resizes and rounds on its device (`predict_units`); the planar prior
+    turns masks into units directly at the output size; anything else predicts metres, which are
+    resized and quantised here."""
+    if hasattr(backend, "predict_units"):
+        return backend.predict_units(images, size, scale, quantum)
+    if hasattr(backend, "units_from_masks") and images.shape[1:3] == (size, size):
+        return backend.units_from_masks(masks, scale, quantum)
+    metres = backend.predict(images, masks)
+    return np.stack([quantize_depth(resize_depth(m, size), scale, quantum) for m in metres])

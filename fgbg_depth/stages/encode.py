@@ -1,0 +1,78 @@
+"""Encoding: composites and depth maps → the bytes of their columns, with exact channel sums of the
+values a reader will decode (stats.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import stats
+from ..codecs import decode_jpeg, encode_jpeg, encode_png_gray, encode_png_palette
+from ..scene import PALETTE, Composite
+from .job import Job
+
+
+@dataclass
+class Piece:
+    """Encoded rows of consecutive samples of one shard: what the compose and depth stages hand on
+    and `assemble` lays out, in one process or across a cluster."""
+
+    ids: list[int]
+    boxes: list[tuple[int, int, int, int]]  # the own object's box of each row
+    cells: dict[str, list]  # per column made by a stage, one value per row (image bytes, objects, blend)
+    sums: dict[str, dict]  # per image column, its exact channel sums over these rows (stats accumulators)
+    seconds: dict = field(default_factory=dict)  # stage times spent on it away from the shard's writer
+
+    def add_seconds(self, stage_seconds: dict) -> Piece:
+        add_times(self.seconds, stage_seconds)
+        return self
+
+
+def add_times(into: dict, more: dict) -> None:
+    """Add per-stage seconds into a running total."""
+    for stage, seconds in more.items():
+        into[stage] = into.get(stage, 0.0) + seconds
+
+
+def _value_sums(pictures: list[np.ndarray]) -> dict:
+    """The sums of one-channel uint8 pictures, from their value counts."""
+    hist = np.zeros((1, 256), np.int64)
+    for p in pictures:
+        stats.add_histogram(hist, p)
+    return stats.from_histogram(hist)
+
+
+def encode_images(job: Job, ids, made: list[Composite]) -> Piece:
+    """The composites' columns: `fg_bg` (JPEG; its sums from the decoded JPEG, the values users get),
+    `mask`, and the scene's `alpha`, `instances`, `objects` and `blend` where the job has them."""
+    fg_bg = [encode_jpeg(m.image) for m in made]
+    hist_fg, hist_mask = np.zeros((3, 256), np.int64), np.zeros((1, 256), np.int64)
+    for data, m in zip(fg_bg, made):
+        stats.add_rgb_histogram(hist_fg, decode_jpeg(data))
+        stats.add_binary_mask(hist_mask, m.mask)
+    piece = Piece([int(i) for i in ids], [m.box for m in made],
+                  {"fg_bg": fg_bg, "mask": [encode_png_gray(m.mask) for m in made]},
+                  {"fg_bg": stats.from_histogram(hist_fg), "mask": stats.from_histogram(hist_mask)})
+    scene = job.scene
+    if scene.alpha:
+        piece.cells["alpha"] = [encode_png_gray(m.alpha) for m in made]
+        piece.sums["alpha"] = _value_sums([m.alpha for m in made])
+    if scene.multi:
+        piece.cells["instances"] = [encode_png_palette(m.instances, PALETTE) for m in made]
+        piece.sums["instances"] = _value_sums([m.instances for m in made])
+        piece.cells["objects"] = [[{**o, "fg_name": job.foregrounds[o["fg_id"]].name} for o in m.objects]
+                                  for m in made]
+    if scene.blend != "none":
+        piece.cells["blend"] = [m.blend for m in made]
+    return piece
+
+
+def encode_depth(piece: Piece, depth_units: np.ndarray) -> Piece:
+    """The `depth` column (16-bit PNG) of a piece's rows; unknown depth (0) is left out of the sums."""
+    piece.cells["depth"] = [encode_png_gray(d) for d in depth_units]
+    acc = stats.empty(1)
+    for d in depth_units:
+        stats.add_depth(acc, d)
+    piece.sums["depth"] = acc
+    return piece

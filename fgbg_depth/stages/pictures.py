@@ -1,0 +1,91 @@
+"""The inputs of a run as one process uses them: each background and cut-out decoded once, each
+cut-out mirrored and reduced once per frame size, in the forms the compositing paths paste."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..assets import SourceFile, open_background, open_foreground
+from ..codecs import encode_jpeg
+from ..compose import SAMPLE_RESAMPLE, bleed_colours, fit_background, reduce_foreground
+
+
+class Pictures:
+    """Decoded backgrounds and cut-outs of one process, made on first use and kept."""
+
+    def __init__(self, backgrounds: tuple[SourceFile, ...], foregrounds: tuple[SourceFile, ...], size: int):
+        self.backgrounds, self.foregrounds, self.size = backgrounds, foregrounds, size
+        self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
+        self._bg_jpeg: dict[int, bytes] = {}
+        self._bg_images: dict[tuple[int, int], Image.Image] = {}
+        self._fg: dict[int, Image.Image] = {}
+        self._fg_reduced: dict[tuple[int, int, bool], Image.Image] = {}
+        self._fg_premultiplied: dict[tuple[int, int, bool], Image.Image] = {}
+        self._fg_colours: dict[tuple[int, int, bool], Image.Image] = {}
+
+    # -- backgrounds ----------------------------------------------------------------------------
+    def background(self, bg_id: int, res: int) -> np.ndarray:
+        key = (bg_id, res)
+        if key not in self._bg_pixels:
+            self._bg_pixels[key] = fit_background(open_background(self.backgrounds[bg_id].path), res)
+        return self._bg_pixels[key]
+
+    def background_image(self, bg_id: int, res: int) -> Image.Image:
+        """`background` as a Pillow image (made once), for Pillow's compositing."""
+        key = (bg_id, res)
+        if key not in self._bg_images:
+            self._bg_images[key] = Image.fromarray(self.background(bg_id, res), "RGB")
+        return self._bg_images[key]
+
+    def background_jpeg(self, bg_id: int) -> bytes:
+        """The `bg` column's bytes: the background at the output size, encoded once."""
+        if bg_id not in self._bg_jpeg:
+            self._bg_jpeg[bg_id] = encode_jpeg(self.background(bg_id, self.size))
+        return self._bg_jpeg[bg_id]
+
+    # -- cut-outs -------------------------------------------------------------------------------
+    def foreground(self, fg_id: int) -> Image.Image:
+        if fg_id not in self._fg:
+            self._fg[fg_id] = open_foreground(self.foregrounds[fg_id].path)
+        return self._fg[fg_id]
+
+    def aspect(self, fg_id: int) -> float:
+        fg = self.foreground(fg_id)
+        return fg.width / fg.height
+
+    def foreground_for(self, fg_id: int, res: int, flip: bool) -> Image.Image:
+        """The cut-out mirrored as asked and pre-reduced to fit a res×res frame, made once per process:
+        every sample's resize then starts from a small picture (a mip level, in effect)."""
+        key = (fg_id, res, flip)
+        if key not in self._fg_reduced:
+            self._fg_reduced[key] = reduce_foreground(self.foreground(fg_id), res, flip)
+        return self._fg_reduced[key]
+
+    def cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
+        """`foreground_for` resized to w×h, as Pillow's RGBA resize makes it (premultiply, resize,
+        divide back), with the premultiplied mip level made once per process instead of per sample."""
+        mip = self.foreground_for(fg_id, res, flip)
+        if (w, h) == mip.size:
+            return mip.copy()  # Pillow returns a copy at an unchanged size, without the round trip
+        return self.premultiplied_cutout(fg_id, res, flip, w, h).convert("RGBA")
+
+    def premultiplied_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
+        """`cutout` before its colours are divided back by the alpha (RGBa): what motion blur averages."""
+        key = (fg_id, res, flip)
+        if key not in self._fg_premultiplied:
+            self._fg_premultiplied[key] = self.foreground_for(fg_id, res, flip).convert("RGBa")
+        return self._fg_premultiplied[key].resize((w, h), SAMPLE_RESAMPLE)
+
+    def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
+        """A scene's cut-out at w×h (RGBX, its fourth band the alpha): `foreground_for`'s alpha, and
+        its colours carried past the silhouette (compose.bleed_colours, made once per process). Every
+        pixel then has a colour that belongs to the object, for the blends that look past its edge
+        (feathering, Poisson); pasted with its alpha it shows no dark fringe either."""
+        key = (fg_id, res, flip)
+        if key not in self._fg_colours:
+            mip = self.foreground_for(fg_id, res, flip)
+            # one RGBX picture: Pillow resizes its four bands each on its own (no premultiplying, as
+            # for RGBA), with the weights it uses for RGB and for L, so one resize gives both
+            self._fg_colours[key] = Image.merge("RGBX", (*bleed_colours(mip).split(), mip.getchannel("A")))
+        return self._fg_colours[key].resize((w, h), SAMPLE_RESAMPLE)
