@@ -80,9 +80,11 @@ def list_image_files(spec: str, role: str) -> tuple[list[tuple[str, Path]], list
     real_root = os.path.realpath(root)
     found = []
     for p in candidates:
-        if p.name.startswith(".") or not p.suffix.lower() in IMAGE_SUFFIXES:
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         name = p.relative_to(root).as_posix() if _is_under(p, root) else p.name
+        if any(part.startswith(".") for part in name.split("/")):  # hidden files and folders (run state)
+            continue
         if p.is_symlink() and not _is_under_real(os.path.realpath(p), real_root):
             skips.append(Skip(role, name, "symbolic link to a file outside the input folder"))
             continue
@@ -165,6 +167,9 @@ def open_background(path) -> Image.Image:
     return im.convert("RGB")
 
 
+open_photo = open_background  # a photo to cut out is opened as a background is: RGB, whatever its mode
+
+
 def open_foreground(path) -> Image.Image:
     """A foreground as RGBA cropped to its opaque pixels; refuses images without real transparency."""
     im = _open_checked(Path(path))
@@ -195,7 +200,7 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def _validate(role: str, spec: str, opener) -> tuple[tuple[SourceFile, ...], list[Skip]]:
+def _validate(role: str, spec: str, opener, screen=None) -> tuple[tuple[SourceFile, ...], list[Skip]]:
     files, skips = list_image_files(spec, role)
     usable: list[SourceFile] = []
     seen: dict[str, str] = {}
@@ -207,6 +212,10 @@ def _validate(role: str, spec: str, opener) -> tuple[tuple[SourceFile, ...], lis
             continue
         if digest in seen:
             skips.append(Skip(role, name, f"same content as {seen[digest]}"))
+            continue
+        refused = screen(name, digest) if screen is not None else None
+        if refused:
+            skips.append(Skip(role, name, refused))
             continue
         try:
             im = opener(path)
@@ -221,8 +230,9 @@ def _validate(role: str, spec: str, opener) -> tuple[tuple[SourceFile, ...], lis
     return tuple(usable), skips
 
 
-def load_inputs(backgrounds: str | None, foregrounds: str | None) -> Inputs:
-    """Validate every input once; unusable files become recorded skips, none usable is an error."""
+def load_inputs(backgrounds: str | None, foregrounds: str | None, screen_foreground=None) -> Inputs:
+    """Validate every input once; unusable files become recorded skips, none usable is an error.
+    `screen_foreground(name, sha256)` may refuse a foreground with a reason (a cut-out folder's records)."""
     bgs, bg_skips = _validate("backgrounds", backgrounds or default_backgrounds(), open_background)
-    fgs, fg_skips = _validate("foregrounds", foregrounds or default_foregrounds(), open_foreground)
+    fgs, fg_skips = _validate("foregrounds", foregrounds or default_foregrounds(), open_foreground, screen_foreground)
     return Inputs(bgs, fgs, tuple(bg_skips + fg_skips))

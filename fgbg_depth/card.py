@@ -9,6 +9,7 @@ import yaml
 
 from .scene import SceneOptions
 from .contract import features, source_features
+from .model_repo import is_non_commercial
 
 TEMPLATE = Path(__file__).resolve().parent / "dataset_card.md"
 
@@ -63,8 +64,33 @@ def card_metadata(summary: dict) -> dict:
         depth = summary["depth"]
         meta["depth_source"] = {k: depth[k] for k in ("backend", "model", "revision", "license", "weights_sha256",
                                                       "precision", "input_size", "max_m") if depth.get(k) is not None}
+    if summary.get("cutouts"):  # the foregrounds were cut out of photos by a model
+        meta["cutout_source"] = summary["cutouts"]
     meta["channel_stats"] = summary["channel_stats"]
     return meta
+
+
+def _cutout_parts(summary: dict) -> tuple[str, str]:
+    """(a sentence for "How it was made", limitation lines) about foregrounds cut out of photos."""
+    cut = summary.get("cutouts")
+    if not cut:
+        return "", ""
+    models = "; ".join(f"`{m['model']}`" + (f" at revision `{m['revision']}`" if m.get("revision") else "")
+                       + f" (licence {m.get('license') or 'unknown'}, weights SHA-256 `{m.get('weights_sha256')}`)"
+                       for m in cut["models"])
+    counts = cut["counts"]
+    text = (f"\nThe foregrounds were cut out of photos by {models} with `fgbg-depth cutout`: of "
+            f"{sum(counts.values())} photos, {counts.get('kept', 0)} passed every check, {counts.get('accepted', 0)} "
+            f"were flagged and then accepted by hand, {counts.get('flagged', 0)} flagged ones were left out and "
+            f"{counts.get('skipped', 0)} gave no cut-out; {cut['used']} cut-outs were used.\n")
+    limits = ("- The cut-outs are a background-removal model's work, checked automatically and in part by eye: "
+              "some may keep a sliver of their old background or lose a thin part of the object.\n")
+    for m in cut["models"]:
+        if is_non_commercial(m.get("license")):
+            limits += (f"- The cut-out model `{m['model']}` has a non-commercial licence ({m.get('license')}): "
+                       "check whether it covers data made from its output before you use this dataset "
+                       "commercially.\n")
+    return text, limits
 
 
 def _scene_parts(args: dict) -> tuple[str, str, str]:
@@ -117,7 +143,7 @@ def render_card(summary: dict) -> str:
         limits = (f"- Depth is a model's prediction for the composite, not a measurement: it is as good as "
                   f"`{model}` is on such pictures, and the pasted object is judged like any other pixel. "
                   f"Its range is 0–{depth.get('max_m'):g} m.\n")
-        if "nc" in str(lic).lower().split("-"):
+        if is_non_commercial(lic):
             limits += (f"- The depth model's licence ({lic}) restricts commercial use; check whether it covers "
                        "data derived from its predictions before you use this dataset commercially.\n")
     elif depth.get("backend") == "planar":
@@ -140,6 +166,7 @@ def render_card(summary: dict) -> str:
     skipped_text = ("\nSkipped inputs:\n\n" + "\n".join(f"- {s['role']}/{s['name']}: {s['reason']}" for s in skipped)
                     + "\n") if skipped else ""
     scene_rows, scene_tail_rows, scene_text = _scene_parts(args)
+    cutout_text, cutout_limits = _cutout_parts(summary)
     values = {
         "scene_rows": scene_rows, "scene_tail_rows": scene_tail_rows, "scene_text": scene_text,
         "yaml": yaml.safe_dump(card_metadata(summary), sort_keys=False, allow_unicode=True).rstrip(),
@@ -164,11 +191,11 @@ def render_card(summary: dict) -> str:
         "arguments_table": "\n".join(f"| {k} | {v} |" for k, v in args.items()),
         "n_backgrounds": len(summary["inputs"]["backgrounds"]),
         "n_foregrounds": len(summary["inputs"]["foregrounds"]),
-        "skipped": skipped_text,
+        "skipped": skipped_text + cutout_text,
         "depth_detail": detail,
         "depth_access": (', row["depth"]\nmetres = np.asarray(row["depth"], np.float32) * '
                          f'{summary["depth_scale"]!r}  # depth_scale') if with_depth else "",
         "depth_stat_unit": ", depth in metres" if with_depth else "",
-        "depth_limitations": limits,
+        "depth_limitations": limits + cutout_limits,
     }
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)

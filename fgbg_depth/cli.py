@@ -49,12 +49,12 @@ def _add_generate(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _plugin_options(pairs: list[str]) -> dict:
+def _plugin_options(pairs: list[str], flag: str = "--depth-option") -> dict:
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise FgBgError(f"--depth-option wants KEY=VALUE with KEY a Python name, got '{pair}'")
+            raise FgBgError(f"{flag} wants KEY=VALUE with KEY a Python name, got '{pair}'")
         options[key.strip()] = value
     return options
 
@@ -77,6 +77,82 @@ def _run_generate(args) -> int:
         print(f"fgbg-depth: skipped {s['role']}/{s['name']}: {s['reason']}", file=sys.stderr)
     counts = ", ".join(f"{v['num_examples']} {k}" for k, v in summary["splits"].items())
     print(f"wrote {summary['num_samples']} samples ({counts}) to {args.out}")
+    return 0
+
+
+CHECK_HELP = {
+    "empty_below": "flag 'empty' when the object covers less than this share of the photo",
+    "whole_frame_above": "flag 'whole_frame' when it covers more than this share (nothing removed)",
+    "edge_above": "flag 'touches_edge' when it fills more than this share of one side of the frame",
+    "piece_min_share": "a separate part counts as a piece from this share of the object's area",
+    "pieces_above": "flag 'pieces' when the object falls into more pieces than this",
+    "unsure_above": "flag 'unsure' when unsure pixels exceed this share of the object's area",
+    "unsure_low": "probabilities above this (and below --unsure-high) are unsure",
+    "unsure_high": "probabilities below this (and above --unsure-low) are unsure",
+}
+
+
+def _add_cutout(sub) -> None:
+    from dataclasses import fields
+
+    from .cutout.checks import CheckThresholds
+    p = sub.add_parser("cutout", help="plain photos → checked RGBA cut-outs in FG, for --foregrounds (resumes)")
+    p.add_argument("photos", nargs="+", metavar="PHOTOS", help="folders (their sub-folders are kept), globs or files")
+    p.add_argument("--out", required=True, help="folder of cut-outs, records (metadata.jsonl) and review.html")
+    p.add_argument("--model", help="a Hub model id, a folder, an .onnx file, or an installed matting plug-in "
+                                   "[onnx-community/BiRefNet_lite-ONNX]")
+    p.add_argument("--revision", help="branch, tag or commit of --model on the Hub [main]")
+    p.add_argument("--model-file", help="the ONNX file inside the repository or folder [onnx/model.onnx]")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option for a matting plug-in's factory (repeatable; values are strings)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where ONNX Runtime runs the model [auto: CUDA when this onnxruntime has it]")
+    p.add_argument("--batch-size", type=int, help="photos per model run [1 on the CPU, 4 with CUDA]")
+    p.add_argument("--workers", type=int, help="processes decoding and finishing photos [1 on the CPU, up to 8 with CUDA]")
+    p.add_argument("--margin", type=float, default=0.02, help="space around the object, a share of its longer side [0.02]")
+    for f in fields(CheckThresholds):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, dest=f"check_{f.name}",
+                       metavar="N" if f.type == "int" else "SHARE", help=f"{CHECK_HELP[f.name]} [{f.default}]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_cutout(args) -> int:
+    from dataclasses import fields
+
+    from .cutout.checks import CheckThresholds
+    from .cutout.run import CutoutOptions, cutout
+    thresholds = CheckThresholds(**{f.name: getattr(args, f"check_{f.name}") for f in fields(CheckThresholds)})
+    opts = CutoutOptions(photos=args.photos, out=args.out, model=args.model, revision=args.revision,
+                         model_file=args.model_file, model_options=_plugin_options(args.model_option, "--model-option"),
+                         device=args.device, batch_size=args.batch_size, workers=args.workers, thresholds=thresholds,
+                         margin=args.margin, progress=not args.quiet)
+    summary = cutout(opts)
+    counts, model = summary["counts"], summary["model"]
+    print(f"cut out {summary['photos']} photos into {args.out}: {counts['kept']} kept, {counts['flagged']} flagged, "
+          f"{counts['accepted']} accepted, {counts['skipped']} without a cut-out; model {model.get('model')}"
+          + (f" at {str(model['revision'])[:12]}" if model.get("revision") else "")
+          + f" ({model.get('license')}) on {model.get('provider')}; review: {args.out}/review.html")
+    if counts["kept"] + counts["flagged"] + counts["accepted"] == 0:
+        print(f"fgbg-depth: error: no photo gave a cut-out; see {args.out}/review.html", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_accept(sub) -> None:
+    p = sub.add_parser("accept", help="let generate use flagged cut-outs of FG (as they are now)")
+    p.add_argument("folder", metavar="FG", help="a folder made by `fgbg-depth cutout`")
+    p.add_argument("names", nargs="*", metavar="NAME", help="cut-outs (file_name in metadata.jsonl) or their photos")
+    p.add_argument("--all", action="store_true", help="every flagged cut-out")
+    p.add_argument("--undo", action="store_true", help="take the acceptance back (flagged again)")
+
+
+def _run_accept(args) -> int:
+    from .cutout.accept import accept
+    result = accept(args.folder, args.names, every_flagged=args.all, undo=args.undo)
+    verb = "flagged again" if args.undo else "accepted"
+    print(f"{verb} {len(result['changed'])} cut-outs in {args.folder}" +
+          (": " + ", ".join(result["changed"][:10]) + (" ..." if len(result["changed"]) > 10 else "")
+           if result["changed"] else ""))
     return 0
 
 
@@ -201,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fgbg-depth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
+    _add_cutout(sub)
+    _add_accept(sub)
     _add_preview(sub)
     _add_weights(sub)
     _add_push(sub)
@@ -209,11 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"generate": _run_generate, "preview": _run_preview, "weights": _run_weights, "push": _run_push, "verify": _run_verify, "report": _run_report}
+COMMANDS = {"generate": _run_generate, "cutout": _run_cutout, "accept": _run_accept, "preview": _run_preview, "weights": _run_weights, "push": _run_push, "verify": _run_verify, "report": _run_report}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):  # huggingface_hub's download bars too (read when it is imported)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return COMMANDS[args.command](args)
     except FgBgError as exc:

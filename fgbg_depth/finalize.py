@@ -88,7 +88,7 @@ def versions() -> dict:
 
 
 def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict, note: str | None,
-             resumed: bool, skipped_shards: int) -> dict:
+             resumed: bool, skipped_shards: int, cutouts: dict | None = None) -> dict:
     plan = job.plan
     sources = {"backgrounds": write_sources(out, "backgrounds", inputs.backgrounds),
                "foregrounds": write_sources(out, "foregrounds", inputs.foregrounds)}
@@ -129,6 +129,7 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
         "size_category": size_category(plan.n_samples),
         "with_depth": job.with_depth,
         "resumed": resumed, "shards_already_done": skipped_shards,
+        **({"cutouts": cutouts} if cutouts else {}),
         "stage_seconds": {stage: round(sum(r.get("stage_seconds", {}).get(stage, 0.0) for r in results), 3)
                           for stage in ("compose", "depth", "encode", "write")},
         "versions": versions(),

@@ -14,13 +14,13 @@ from pathlib import Path
 from .assets import Inputs, load_inputs
 from .codecs import JPEG_QUALITY
 from .contract import DEPTH_SCALE, FORMAT_VERSION, OWN_ENTRIES, depth_quantum_for, depth_scale_for, state_path
+from .cutout.records import CutoutFolder, read_cutout_folder
 from .errors import FgBgError
 from .lock import FolderLock
 from .plan import Plan, shard_rows_for
 from .scene import SceneOptions
 from .shards import write_json_atomic
 from .stages.job import Job
-
 WEIGHTS_ENV = "FGBG_DEPTH_WEIGHTS"
 MODEL_ENV = "FGBG_DEPTH_MODEL"
 
@@ -144,7 +144,7 @@ def check_options(opts: GenerateOptions) -> None:
 
 
 def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, plan: Plan, scale: float,
-           quantum: int) -> dict:
+           quantum: int, cutouts: CutoutFolder | None = None) -> dict:
     """Everything that decides the bytes of the output; its hash is the run's fingerprint."""
     return {
         "format_version": FORMAT_VERSION,
@@ -156,6 +156,7 @@ def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, 
         **scene_options(opts).versions(),
         "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
         "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
+        **({"cutout": cutouts.recipe()} if cutouts else {}),  # the records of a cut-out folder used
     }
 
 
@@ -220,6 +221,7 @@ class Prepared:
     depth_info: dict
     note: str | None
     recipe: dict
+    cutouts: CutoutFolder | None = None  # the foregrounds came from `fgbg-depth cutout`
 
 
 def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
@@ -228,18 +230,19 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     checked and described: the driver holds no copy of it, nor any GPU memory."""
     check_options(opts)
     choice = resolve_depth(opts)
-    inputs = load_inputs(opts.backgrounds, opts.foregrounds)
+    cutouts = read_cutout_folder(opts.foregrounds) if opts.foregrounds and Path(opts.foregrounds).is_dir() else None
+    inputs = load_inputs(opts.backgrounds, opts.foregrounds, cutouts.screen if cutouts else None)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
     backend, depth_info, options, model = _depth_backend(choice, opts, load_model)
     max_m = depth_info.get("max_m") if choice.name != "none" else None
     scale = depth_scale_for(max_m) if max_m else DEPTH_SCALE
     quantum = depth_quantum_for(scale)
-    rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum)
+    rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum, cutouts)
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=choice.name, out=str(opts.out), fingerprint=fingerprint_of(rec), depth_options=options,
               depth_scale=scale, depth_quantum=quantum, runs_model=model, scene=scene_options(opts))
-    return Prepared(job, inputs, backend, depth_info, choice.note, rec)
+    return Prepared(job, inputs, backend, depth_info, choice.note, rec, cutouts)
 
 
 def _depth_backend(choice: DepthChoice, opts: GenerateOptions, load_model: bool):
@@ -328,7 +331,8 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
 
     from .finalize import finalize
     summary = finalize(out, opts, job, prep.inputs, [results[s.filename] for s in specs], prep.depth_info, note,
-                       resumed=resuming, skipped_shards=len(specs) - len(todo))
+                       resumed=resuming, skipped_shards=len(specs) - len(todo),
+                       cutouts=prep.cutouts.summary() if prep.cutouts else None)
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}
     write_json_atomic(summary, state_path(out, "report.json"))

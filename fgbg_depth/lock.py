@@ -21,7 +21,8 @@ from .contract import STATE_DIR, state_path
 from .errors import FgBgError
 
 LOCK_NAME = "lock"
-_VERBS = {"generate": "written", "push": "pushed", "verify": "verified"}
+_VERBS = {"generate": "written", "push": "pushed", "verify": "verified", "cutout": "written", "accept": "edited"}
+WRITERS = ("generate", "cutout", "accept")  # hold the lock exclusively; every other command shares it
 
 
 def lock_path(out: Path) -> Path:
@@ -29,12 +30,12 @@ def lock_path(out: Path) -> Path:
 
 
 class FolderLock:
-    """`with FolderLock(out, "generate"):` — exclusive for generate, shared for anything that only
-    reads the folder. Refused at once (no waiting) with a one-line FgBgError naming the holder."""
+    """`with FolderLock(out, "generate"):` — exclusive for the commands that write (WRITERS), shared for
+    anything that only reads the folder. Refused at once (no waiting) with a one-line FgBgError naming the holder."""
 
     def __init__(self, out, command: str):
         self.out, self.command = Path(out), command
-        self.exclusive = command == "generate"
+        self.exclusive = command in WRITERS
         self.fd: int | None = None
         self._made: list[Path] = []
 
@@ -101,7 +102,7 @@ class FolderLock:
                                     f"on {holder['host']}" if holder.get("host") else "",
                                     f"since {holder['since']}" if holder.get("since") else "") if p)
         who = f" ({who})" if who else ""
-        if self.command == "generate":
+        if self.command in ("generate", "cutout"):
             todo = "wait for it to finish or stop it, then run this command again (a stopped run resumes)"
         else:
             todo = f"wait for it to finish, then run `fgbg-depth {self.command}` again"

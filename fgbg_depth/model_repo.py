@@ -1,7 +1,7 @@
 """Model repositories on the Hub, fetched through `huggingface_hub.snapshot_download`: the user's cache
 (HF_HOME), token (HF_TOKEN or `hf auth login`), HF_ENDPOINT and HF_HUB_OFFLINE, as every Hub tool
 has them; the revision resolved to a commit sha; every failure one line that says what to do. Depth
-checkpoints (depth/model_hub.py) come through here.
+checkpoints (depth/model_hub.py) and matting models (cutout/) both come through here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from .contract import read_card_metadata
 from .errors import FgBgError
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+# licence words that forbid commercial use: CC's "NC" variants, and BRIA's own licences for its RMBG models
+NON_COMMERCIAL_WORDS = {"nc", "noncommercial", "bria"}
 
 
 def is_repo_id(name: str) -> bool:
@@ -64,3 +66,9 @@ def card_license(folder: Path) -> str:
         lic = meta["license_name"]
     return str(lic) if lic else "unknown"
 
+
+def is_non_commercial(license_name) -> bool:
+    """Whether a card's licence forbids commercial use ("cc-by-nc-4.0", "bria-rmbg-1.4", ...): such a
+    model is never a default, and the card of a dataset made with it says so."""
+    text = str(license_name).lower()
+    return bool(set(re.split(r"[-_\s.]+", text)) & NON_COMMERCIAL_WORDS) or "non-commercial" in text

@@ -152,7 +152,7 @@ class HubServer:
             parent, tree = repo.tree("main")
             tree = dict(tree)
             for path, data in files.items():
-                if path.endswith((".safetensors", ".bin", ".npz")):
+                if path.endswith((".safetensors", ".bin", ".npz", ".onnx")):
                     oid = hashlib.sha256(data).hexdigest()
                     self.lfs[oid] = data
                     pointer = lfs_pointer(oid, len(data))

@@ -44,14 +44,14 @@ def no_range(**options):
 '''
 
 
-def install(site, module: str, code: str, entries: dict) -> dict:
+def install(site, module: str, code: str, entries: dict, group: str = "fgbg_depth.backends") -> dict:
     """A distribution `fake-<module>` holding `module` with these entry points; the env to find it."""
     site.mkdir(parents=True, exist_ok=True)
     (site / f"{module}.py").write_text(code)
     info = site / f"fake_{module}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fake-{module}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[fgbg_depth.backends]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items()))
+    (info / "entry_points.txt").write_text(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items()))
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
