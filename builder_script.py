@@ -20,7 +20,7 @@ from pathlib import Path
 
 import datasets
 
-from fgbg_depth.assets import default_backgrounds, default_foregrounds, list_image_files
+from fgbg_depth.assets import default_backgrounds, default_foregrounds, list_image_files, list_inputs
 from fgbg_depth.contract import FORMAT_VERSION, features
 from fgbg_depth.generate import GenerateOptions, prepare
 from fgbg_depth.scene import SceneOptions
@@ -124,8 +124,10 @@ class FgBgDepth(datasets.ArrowBasedBuilder):
 
     def _info(self):
         scene = SceneOptions(self.config.blend, self.config.alpha, self.config.objects)
-        return datasets.DatasetInfo(description=_DESCRIPTION,
-                                    features=datasets.Features.from_dict(features(self.config.depth != "none", scene)))
+        # the foregrounds' categories (ImageFolder's folder rule), from their names alone: nothing is decoded here
+        categories = list_inputs(self.config.foregrounds or default_foregrounds(), "foregrounds").category_names
+        return datasets.DatasetInfo(description=_DESCRIPTION, features=datasets.Features.from_dict(
+            features(self.config.depth != "none", scene, categories)))
 
     def _prepared(self):
         if getattr(self, "_prep", None) is None:

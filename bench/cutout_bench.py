@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import numpy as np  # noqa: E402
 
 import make_cutout_demo  # noqa: E402
-from bench.pipeline_bench import _tree_rss  # noqa: E402
+from bench.pipeline_bench import run_watched  # noqa: E402
 from fgbg_depth.assets import file_sha256, open_photo  # noqa: E402
 from fgbg_depth.cutout.checks import check_probabilities  # noqa: E402
 from fgbg_depth.cutout.colour import cutout_rgba  # noqa: E402
@@ -78,13 +77,7 @@ def whole_command(photos: Path, model: Path, out: Path, workers: int) -> tuple[f
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "fgbg_depth", "cutout", str(photos), "--out", str(out), "--model", str(model),
            "--workers", str(workers), "--quiet"]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss(proc.pid))
-        time.sleep(0.05)
-    wall = time.perf_counter() - t0
+    wall, peak, proc = run_watched(cmd, every=0.05)
     if proc.returncode != 0:
         raise SystemExit(f"cutout failed: {proc.stderr.read().decode()[-400:]}")
     return wall, peak

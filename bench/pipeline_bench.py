@@ -269,19 +269,25 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def run_watched(cmd: list[str], every: float = 0.1) -> tuple[float, int, subprocess.Popen]:
+    """Run a command to its end: (wall seconds, peak RSS of its process tree sampled every `every`
+    seconds, the finished process, its stderr readable)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(every)
+    return time.perf_counter() - t0, peak, proc
+
+
 def bench_scaling(tmp: Path) -> None:
     for placements in (79, 782):  # 8 × 8 × 2 × P ≈ 10,000 and 100,000 samples
         out = tmp / f"scale{placements}"
         shutil.rmtree(out, ignore_errors=True)
         cmd = [sys.executable, "-m", "fgbg_depth", "generate", "--out", str(out), "--placements", str(placements),
                "--depth", "planar", "--workers", "2", "--quiet"]
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        peak = 0
-        while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
-            time.sleep(0.1)
-        wall = time.perf_counter() - t0
+        wall, peak, proc = run_watched(cmd)
         n = 8 * 8 * 2 * placements
         print(f"scaling {n:7d} samples, 2 workers: {wall:7.1f} s wall, {n / wall:7.1f} samples/s, "
               f"peak RSS {peak / 2**20:6.0f} MiB (whole process tree)  rc={proc.returncode}")

@@ -32,6 +32,7 @@ class SourceFile:
     sha256: str
     width: int
     height: int
+    category: int | None = None  # index into Inputs.categories, for foregrounds that have categories
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,18 @@ class Inputs:
     backgrounds: tuple[SourceFile, ...]
     foregrounds: tuple[SourceFile, ...]
     skipped: tuple[Skip, ...]
+    categories: tuple[str, ...] | None = None  # the foregrounds' category names (a ClassLabel's), if any
+
+
+def folder_categories(names: list[str]) -> dict[str, str] | None:
+    """ImageFolder's rule: a file's category is its parent folder's name, when every file sits at the
+    same depth and there is more than one such name; else there are none (None)."""
+    parents = {name: name.rsplit("/", 1)[0].rsplit("/", 1)[-1] if "/" in name else None for name in names}
+    depths = {name.count("/") for name in names}
+    labels = set(parents.values())
+    if len(depths) != 1 or len(labels) < 2 or None in labels:
+        return None
+    return parents
 
 
 def default_backgrounds() -> str:
@@ -200,11 +213,32 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def _validate(role: str, spec: str, opener, screen=None) -> tuple[tuple[SourceFile, ...], list[Skip]]:
+@dataclass
+class Listing:
+    """The files an input spec names, before they are opened: (name, path) sorted by name, the entries
+    refused while listing, and the files' categories (name → category name) with the category names in
+    their ClassLabel order. A local folder or glob is listed by `list_inputs`; a Hub dataset elsewhere."""
+
+    where: str  # for messages: the folder, glob or Hub address
+    files: list[tuple[str, Path]]
+    skips: list[Skip]
+    categories: dict[str, str] | None = None
+    category_names: list[str] | None = None
+
+
+def list_inputs(spec: str, role: str) -> Listing:
+    """A local folder or glob; for foregrounds, categories by ImageFolder's folder rule."""
     files, skips = list_image_files(spec, role)
+    categories = folder_categories([name for name, _ in files]) if role == "foregrounds" else None
+    return Listing(spec, files, skips, categories, sorted(set(categories.values())) if categories else None)
+
+
+def _validate(role: str, listing: Listing, opener, screen=None) -> tuple[tuple[SourceFile, ...], list[Skip]]:
+    skips = list(listing.skips)
+    ids = {c: i for i, c in enumerate(listing.category_names or [])}
     usable: list[SourceFile] = []
     seen: dict[str, str] = {}
-    for name, path in files:
+    for name, path in listing.files:
         try:
             digest = file_sha256(path)
         except OSError as exc:
@@ -223,16 +257,23 @@ def _validate(role: str, spec: str, opener, screen=None) -> tuple[tuple[SourceFi
             skips.append(Skip(role, name, str(exc)))
             continue
         seen[digest] = name
-        usable.append(SourceFile(len(usable), name, str(path), digest, im.width, im.height))
+        category = ids[listing.categories[name]] if listing.categories else None
+        usable.append(SourceFile(len(usable), name, str(path), digest, im.width, im.height, category))
     if not usable:
         detail = f"; first problem: {skips[0].name}: {skips[0].reason}" if skips else ""
-        raise FgBgError(f"no usable {role} in '{spec}' ({len(skips)} skipped{detail})")
+        raise FgBgError(f"no usable {role} in '{listing.where}' ({len(skips)} skipped{detail})")
     return tuple(usable), skips
 
 
-def load_inputs(backgrounds: str | None, foregrounds: str | None, screen_foreground=None) -> Inputs:
-    """Validate every input once; unusable files become recorded skips, none usable is an error.
+def load_inputs(backgrounds: str | Listing | None, foregrounds: str | Listing | None, screen_foreground=None) -> Inputs:
+    """Validate every input once; unusable files become recorded skips, none usable is an error. Each
+    input is a folder or glob (None: the bundled samples) or a Listing made elsewhere (a Hub dataset).
     `screen_foreground(name, sha256)` may refuse a foreground with a reason (a cut-out folder's records)."""
-    bgs, bg_skips = _validate("backgrounds", backgrounds or default_backgrounds(), open_background)
-    fgs, fg_skips = _validate("foregrounds", foregrounds or default_foregrounds(), open_foreground, screen_foreground)
-    return Inputs(bgs, fgs, tuple(bg_skips + fg_skips))
+    bg = backgrounds if isinstance(backgrounds, Listing) else list_inputs(backgrounds or default_backgrounds(),
+                                                                          "backgrounds")
+    fg = foregrounds if isinstance(foregrounds, Listing) else list_inputs(foregrounds or default_foregrounds(),
+                                                                          "foregrounds")
+    bgs, bg_skips = _validate("backgrounds", bg, open_background)
+    fgs, fg_skips = _validate("foregrounds", fg, open_foreground, screen_foreground)
+    names = tuple(fg.category_names) if fg.categories else None
+    return Inputs(bgs, fgs, tuple(bg_skips + fg_skips), names)

@@ -20,6 +20,8 @@ def _yaml_features(feats: dict) -> list[dict]:
     for name, f in feats.items():
         if f["_type"] == "List":
             out.append({"name": name, "list": _yaml_features(f["feature"])})
+        elif f["_type"] == "ClassLabel":
+            out.append({"name": name, "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(f["names"])}}}})
         else:
             out.append({"name": name, "dtype": "image" if f["_type"] == "Image" else f["dtype"]})
     return out
@@ -46,7 +48,8 @@ def card_metadata(summary: dict) -> dict:
                             {"split": "foregrounds", "path": "sources/foregrounds-*"}]},
         ],
         "dataset_info": [
-            {"config_name": "default", "features": _yaml_features(features(with_depth, SceneOptions.from_recipe(summary["arguments"]))),
+            {"config_name": "default", "features": _yaml_features(features(with_depth, SceneOptions.from_recipe(summary["arguments"]),
+                                                                       (summary.get("categories") or {}).get("names"))),
              "splits": [{"name": s, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
                         for s, v in splits.items()],
              "download_size": sum(v["download_size"] for v in splits.values()),
@@ -64,6 +67,9 @@ def card_metadata(summary: dict) -> dict:
         depth = summary["depth"]
         meta["depth_source"] = {k: depth[k] for k in ("backend", "model", "revision", "license", "weights_sha256",
                                                       "precision", "input_size", "max_m") if depth.get(k) is not None}
+    if summary.get("recipe"):  # what `fgbg-depth rebuild` makes the same shards again from, and checks them by
+        meta["fgbg_depth"] = {"recipe": summary["recipe"], "versions": summary["versions"],
+                              "shards": {name: sha for split in splits.values() for name, sha in split["sha256"].items()}}
     if summary.get("cutouts"):  # the foregrounds were cut out of photos by a model
         meta["cutout_source"] = summary["cutouts"]
     meta["channel_stats"] = summary["channel_stats"]
@@ -118,6 +124,23 @@ def _scene_parts(args: dict) -> tuple[str, str, str]:
     return rows, tail, text
 
 
+def _category_parts(summary: dict) -> tuple[str, str]:
+    """(the `category` column's row, a paragraph listing the classes with their counts); empty without."""
+    cats = summary.get("categories")
+    if not cats:
+        return "", ""
+    row = (f"| `category` | ClassLabel ({len(cats['names'])} classes) | the class of the sample's own object "
+           "(also in each `objects` entry); names below |\n")
+    splits = list(cats["rows"])
+    lines = [f"| {name} | {cats['foregrounds'].get(name, 0)} | " + " | ".join(f"{cats['rows'][s].get(name, 0):,}"
+                                                                            for s in splits) + " |"
+             for name in cats["names"]]
+    text = ("\nClasses (`category`, ids in this order), with the foregrounds of each and the rows of each split:\n\n"
+            "| class | foregrounds | " + " | ".join(splits) + " |\n| --- | --- | " + " | ".join("---" for _ in splits)
+            + " |\n" + "\n".join(lines) + "\n")
+    return row, text
+
+
 def render_card(summary: dict) -> str:
     args = summary["arguments"]
     depth = summary["depth"]
@@ -167,8 +190,9 @@ def render_card(summary: dict) -> str:
                     + "\n") if skipped else ""
     scene_rows, scene_tail_rows, scene_text = _scene_parts(args)
     cutout_text, cutout_limits = _cutout_parts(summary)
+    category_row, category_text = _category_parts(summary)
     values = {
-        "scene_rows": scene_rows, "scene_tail_rows": scene_tail_rows, "scene_text": scene_text,
+        "scene_rows": scene_rows, "scene_tail_rows": category_row + scene_tail_rows, "scene_text": scene_text,
         "yaml": yaml.safe_dump(card_metadata(summary), sort_keys=False, allow_unicode=True).rstrip(),
         "pretty_name": "fgbg-depth",
         "depth_source": source,
@@ -191,7 +215,7 @@ def render_card(summary: dict) -> str:
         "arguments_table": "\n".join(f"| {k} | {v} |" for k, v in args.items()),
         "n_backgrounds": len(summary["inputs"]["backgrounds"]),
         "n_foregrounds": len(summary["inputs"]["foregrounds"]),
-        "skipped": skipped_text + cutout_text,
+        "skipped": skipped_text + cutout_text + category_text,
         "depth_detail": detail,
         "depth_access": (', row["depth"]\nmetres = np.asarray(row["depth"], np.float32) * '
                          f'{summary["depth_scale"]!r}  # depth_scale') if with_depth else "",

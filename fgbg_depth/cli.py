@@ -156,6 +156,29 @@ def _run_accept(args) -> int:
     return 0
 
 
+def _add_rebuild(sub) -> None:
+    p = sub.add_parser("rebuild", help="make a published dataset's shards again from its card and sources, and check them")
+    p.add_argument("source", metavar="REPO_ID|FOLDER", help="a Hub dataset made by fgbg-depth, or its folder")
+    p.add_argument("--out", required=True, help="folder for the rebuilt dataset")
+    p.add_argument("--revision", help="branch, tag or commit of the Hub dataset [main]")
+    p.add_argument("--workers", type=int, help="worker processes [all cores]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_rebuild(args) -> int:
+    from .rebuild import rebuild
+    result = rebuild(args.source, args.out, revision=args.revision, workers=args.workers, progress=not args.quiet)
+    total = len(result["equal"]) + len(result["differ"])
+    if result["differ"]:
+        why = ("; " + "; ".join(result["differences"])) if result["differences"] else ""
+        print(f"rebuilt {args.source} into {args.out}: {len(result['equal'])} of {total} data shards equal the "
+              f"published ones byte for byte; these differ: {', '.join(result['differ'][:8])}{why}")
+        return 1
+    print(f"rebuilt {args.source} into {args.out}: all {total} data shards equal the published ones byte for byte "
+          "(SHA-256 as in its card)")
+    return 0
+
+
 def _add_preview(sub) -> None:
     p = sub.add_parser("preview", help="contact sheet of samples: bg | fg_bg | mask | depth")
     p.add_argument("out", metavar="OUT", help="a folder made by `fgbg-depth generate`")
@@ -279,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_cutout(sub)
     _add_accept(sub)
+    _add_rebuild(sub)
     _add_preview(sub)
     _add_weights(sub)
     _add_push(sub)
@@ -287,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"generate": _run_generate, "cutout": _run_cutout, "accept": _run_accept, "preview": _run_preview, "weights": _run_weights, "push": _run_push, "verify": _run_verify, "report": _run_report}
+COMMANDS = {"generate": _run_generate, "cutout": _run_cutout, "accept": _run_accept, "rebuild": _run_rebuild, "preview": _run_preview, "weights": _run_weights, "push": _run_push, "verify": _run_verify, "report": _run_report}
 
 
 def main(argv=None) -> int:

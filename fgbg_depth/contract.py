@@ -72,7 +72,13 @@ METADATA_COLUMNS = (
 OBJECT_FIELDS = (("fg_id", pa.int32()), ("fg_name", pa.string()), ("flipped", pa.bool_()), ("x", pa.int32()),
                  ("y", pa.int32()), ("w", pa.int32()), ("h", pa.int32()), ("scale", pa.float32()),
                  ("visible", pa.float32()))
-OBJECTS = pa.list_(pa.field("element", pa.struct(list(OBJECT_FIELDS))))  # Parquet names list items "element"
+CATEGORY = ("category", pa.int64())  # a ClassLabel: ids into the run's category names, as `datasets` stores one
+
+
+def objects_type(categories=None) -> pa.DataType:
+    """The `objects` column: per object its record, with its `category` when the run has categories."""
+    fields = OBJECT_FIELDS + ((CATEGORY,) if categories else ())
+    return pa.list_(pa.field("element", pa.struct(list(fields))))  # Parquet names list items "element"
 # each image column's stored format and the modes a reader may see, and the unit of its decoded values
 STORED_AS = {"fg_bg": ("JPEG", ("RGB",)), "bg": ("JPEG", ("RGB",)), "mask": ("PNG", ("L",)),
              "depth": ("PNG", ("I;16", "I;16B", "I")), "alpha": ("PNG", ("L",)), "instances": ("PNG", ("P",))}
@@ -92,35 +98,40 @@ def image_columns(with_depth: bool, scene=None) -> tuple[str, ...]:
     return out
 
 
-def extra_columns(scene=None) -> tuple[tuple[str, pa.DataType], ...]:
-    """Columns after the metadata ones: `objects` (K > 1) and `blend` (a blend mode other than none)."""
-    out = ()
+def extra_columns(scene=None, categories=None) -> tuple[tuple[str, pa.DataType], ...]:
+    """Columns after the metadata ones: `category` (the foregrounds have categories: `categories` is
+    their names), `objects` (K > 1) and `blend` (a blend mode other than none)."""
+    out = (CATEGORY,) if categories else ()
     if scene is not None and scene.multi:
-        out += (("objects", OBJECTS),)
+        out += (("objects", objects_type(categories)),)
     if scene is not None and scene.blend != "none":
         out += (("blend", pa.string()),)
     return out
 
 
-def _feature(dtype: pa.DataType) -> dict:
-    if dtype == OBJECTS:
-        return {"feature": {name: _feature(t) for name, t in OBJECT_FIELDS}, "_type": "List"}
+def _feature(name: str, dtype: pa.DataType, categories=None) -> dict:
+    if (name, dtype) == CATEGORY and categories:
+        return {"names": list(categories), "_type": "ClassLabel"}
+    if pa.types.is_list(dtype):
+        item = dtype.value_type
+        return {"feature": {item.field(i).name: _feature(item.field(i).name, item.field(i).type, categories)
+                            for i in range(item.num_fields)}, "_type": "List"}
     return {"dtype": _DTYPE_NAMES[dtype], "_type": "Value"}
 
 
-def features(with_depth: bool, scene=None) -> dict:
+def features(with_depth: bool, scene=None, categories=None) -> dict:
     """The `datasets` Features of a data shard, in `Features.to_dict()` form."""
     out = {name: {"_type": "Image"} for name in image_columns(with_depth, scene)}
-    for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene)):
-        out[name] = _feature(dtype)
+    for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene, categories)):
+        out[name] = _feature(name, dtype, categories)
     return out
 
 
-def schema(with_depth: bool, scene=None) -> pa.Schema:
+def schema(with_depth: bool, scene=None, categories=None) -> pa.Schema:
     """The Arrow schema of a data shard, with the `huggingface` metadata key that declares its features."""
     fields = [pa.field(name, IMAGE) for name in image_columns(with_depth, scene)]
-    fields += [pa.field(name, dtype) for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene))]
-    meta = {"huggingface": json.dumps({"info": {"features": features(with_depth, scene)}})}
+    fields += [pa.field(name, dtype) for name, dtype in (*METADATA_COLUMNS, *extra_columns(scene, categories))]
+    meta = {"huggingface": json.dumps({"info": {"features": features(with_depth, scene, categories)}})}
     return pa.schema(fields, metadata=meta)
 
 

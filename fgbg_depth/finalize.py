@@ -6,6 +6,7 @@ import hashlib
 import platform
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from .assets import SourceFile
@@ -78,17 +79,33 @@ def _model_arguments(job) -> str:
     return f"{pinned} --precision {o['precision']} --depth-input-size {o['input_size'][0]}"
 
 
+def category_counts(job) -> dict:
+    """The classes, how many foregrounds each has, and how many rows of each split show it (from the plan)."""
+    names = list(job.categories)
+    of = np.asarray([f.category for f in job.foregrounds])
+    per_fg = np.bincount(of, minlength=len(names))
+    rows = {}
+    for split in job.plan.split_names:
+        fg = job.plan.decode(job.plan.split_ids(split))[1]
+        counts = np.bincount(of[fg], minlength=len(names))
+        rows[split] = {n: int(c) for n, c in zip(names, counts)}
+    return {"names": names, "foregrounds": {n: int(c) for n, c in zip(names, per_fg)}, "rows": rows}
+
+
 def versions() -> dict:
-    """The versions of what decides the bytes, for the report and the card."""
-    import numpy
+    """The versions of what decides the bytes (the card records them; `rebuild` compares them)."""
+    import zlib
+
     import PIL
     import pyarrow
-    return {"fgbg_depth": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "pillow": PIL.__version__, "pyarrow": pyarrow.__version__}
+    import simplejpeg
+    return {"fgbg_depth": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "pillow": PIL.__version__, "pyarrow": pyarrow.__version__, "simplejpeg": simplejpeg.__version__,
+            "zlib": zlib.ZLIB_RUNTIME_VERSION}
 
 
 def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict, note: str | None,
-             resumed: bool, skipped_shards: int, cutouts: dict | None = None) -> dict:
+             resumed: bool, skipped_shards: int, cutouts: dict | None = None, recipe: dict | None = None) -> dict:
     plan = job.plan
     sources = {"backgrounds": write_sources(out, "backgrounds", inputs.backgrounds),
                "foregrounds": write_sources(out, "foregrounds", inputs.foregrounds)}
@@ -130,6 +147,8 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
         "with_depth": job.with_depth,
         "resumed": resumed, "shards_already_done": skipped_shards,
         **({"cutouts": cutouts} if cutouts else {}),
+        **({"categories": category_counts(job)} if job.categories else {}),
+        **({"recipe": recipe} if recipe else {}),
         "stage_seconds": {stage: round(sum(r.get("stage_seconds", {}).get(stage, 0.0) for r in results), 3)
                           for stage in ("compose", "depth", "encode", "write")},
         "versions": versions(),

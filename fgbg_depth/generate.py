@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assets import Inputs, load_inputs
+from .assets import Inputs, Listing, load_inputs
 from .codecs import JPEG_QUALITY
 from .contract import DEPTH_SCALE, FORMAT_VERSION, OWN_ENTRIES, depth_quantum_for, depth_scale_for, state_path
 from .cutout.records import CutoutFolder, read_cutout_folder
@@ -30,8 +30,8 @@ class GenerateOptions:
     """The generation arguments, named like the CLI's flags."""
 
     out: str
-    backgrounds: str | None = None
-    foregrounds: str | None = None
+    backgrounds: str | Listing | None = None  # a folder or glob (or the files of a Hub dataset, listed)
+    foregrounds: str | Listing | None = None
     placements: int = 20
     size: int = 160
     depth: str = "auto"
@@ -144,7 +144,7 @@ def check_options(opts: GenerateOptions) -> None:
 
 
 def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, plan: Plan, scale: float,
-           quantum: int, cutouts: CutoutFolder | None = None) -> dict:
+           quantum: int, cutouts: CutoutFolder | None = None, origins: dict | None = None) -> dict:
     """Everything that decides the bytes of the output; its hash is the run's fingerprint."""
     return {
         "format_version": FORMAT_VERSION,
@@ -157,6 +157,10 @@ def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, 
         "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
         "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
         **({"cutout": cutouts.recipe()} if cutouts else {}),  # the records of a cut-out folder used
+        # only with categories: their names, and each foreground's (an id into them)
+        **({"categories": {"names": list(inputs.categories), "of_foregrounds": [f.category for f in inputs.foregrounds]}}
+           if inputs.categories else {}),
+        **({"hub_inputs": origins} if origins else {}),  # Hub datasets used: repository, commit, path, sample
     }
 
 
@@ -230,7 +234,8 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     checked and described: the driver holds no copy of it, nor any GPU memory."""
     check_options(opts)
     choice = resolve_depth(opts)
-    cutouts = read_cutout_folder(opts.foregrounds) if opts.foregrounds and Path(opts.foregrounds).is_dir() else None
+    cutouts = (read_cutout_folder(opts.foregrounds)
+               if isinstance(opts.foregrounds, str) and Path(opts.foregrounds).is_dir() else None)
     inputs = load_inputs(opts.backgrounds, opts.foregrounds, cutouts.screen if cutouts else None)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
@@ -241,7 +246,8 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum, cutouts)
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=choice.name, out=str(opts.out), fingerprint=fingerprint_of(rec), depth_options=options,
-              depth_scale=scale, depth_quantum=quantum, runs_model=model, scene=scene_options(opts))
+              depth_scale=scale, depth_quantum=quantum, runs_model=model, scene=scene_options(opts),
+              categories=inputs.categories)
     return Prepared(job, inputs, backend, depth_info, choice.note, rec, cutouts)
 
 
@@ -332,7 +338,7 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
     from .finalize import finalize
     summary = finalize(out, opts, job, prep.inputs, [results[s.filename] for s in specs], prep.depth_info, note,
                        resumed=resuming, skipped_shards=len(specs) - len(todo),
-                       cutouts=prep.cutouts.summary() if prep.cutouts else None)
+                       cutouts=prep.cutouts.summary() if prep.cutouts else None, recipe=prep.recipe)
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}
     write_json_atomic(summary, state_path(out, "report.json"))

@@ -56,6 +56,14 @@ def read_rows(out: Path, split: str, n: int) -> list[dict]:
     return rows
 
 
+def category_names(out: Path, split: str) -> list[str] | None:
+    """The `category` ClassLabel's names, from a shard's declared features; None without categories."""
+    import json
+    meta = pq.read_schema(sorted((Path(out) / "data").glob(f"{split}-*.parquet"))[0]).metadata or {}
+    features = json.loads(meta.get(b"huggingface", b"{}")).get("info", {}).get("features", {})
+    return (features.get("category") or {}).get("names")
+
+
 def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | None = None,
                   max_m: float | None = None) -> Image.Image:
     """n samples of a split as rows of bg | fg_bg | mask | depth; the depth ramp spans 0..max_m
@@ -66,6 +74,7 @@ def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | N
         import json
         depth_scale = json.loads((out / "stats.json").read_text()).get("depth_scale") or 0.0
     max_m = max_m or round(depth_scale * 65535, 6) or 10.0
+    categories = category_names(out, split)
     first = _decode(rows[0]["fg_bg"])
     s = first.width
     shown = [c for c in ("bg", "fg_bg", "mask", "depth", "alpha", "instances") if c in rows[0]]
@@ -85,6 +94,7 @@ def contact_sheet(out, n: int = 16, split: str = "train", depth_scale: float | N
         label += " flipped" if row["flipped"] else ""
         label += f" +{len(row['objects']) - 1}" if row.get("objects") else ""
         label += f" [{row['blend']}]" if row.get("blend") else ""
+        label += f" <{categories[row['category']]}>" if categories and row.get("category") is not None else ""
         draw.text((2, y + s + 1), label, fill=(0, 0, 0))
     y = len(rows) * (s + LABEL_H) + 4
     if "depth" in shown:  # scale bar under the depth column

@@ -18,7 +18,8 @@ from .errors import FgBgError
 from .preview import contact_sheet, read_rows
 
 DEPTH_SAMPLE_ROWS = 400  # depth histogram from this many rows spread over the split
-SECTIONS = ("preview", "splits", "stats", "placements", "depth", "skipped", "arguments")  # and "scene" with options
+SECTIONS = ("preview", "splits", "stats", "placements", "depth", "skipped", "arguments")  # and "scene",
+# "categories" when the dataset has them
 
 
 def _png_data_uri(im: Image.Image) -> str:
@@ -99,6 +100,13 @@ def build_report(out, n: int = 16, split: str = "train") -> str:
     rows = [[name, report["splits"][name]["num_examples"], report["splits"][name]["shards"],
              f"{report['splits'][name]['download_size']:,}"] for name in order]
     parts.append('<section id="splits"><h2>Splits</h2>' + _table(rows, ["split", "samples", "shards", "bytes"]) + "</section>")
+    if report.get("categories"):
+        cats = report["categories"]
+        rows = [[name, cats["foregrounds"].get(name, 0), *(f"{cats['rows'][s].get(name, 0):,}" for s in order)]
+                for name in cats["names"]]
+        parts.append(f'<section id="categories"><h2>Categories</h2><p>{len(cats["names"])} classes in the '
+                     "<code>category</code> column (a ClassLabel, ids in this order):</p>"
+                     + _table(rows, ["class", "foregrounds", *order]) + "</section>")
 
     rows = [[s, col, _fmt(v["mean"]), _fmt(v["std"])] for s, cols in report["channel_stats"].items()
             for col, v in cols.items()]

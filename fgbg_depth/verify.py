@@ -202,12 +202,29 @@ def _check_shard(task) -> tuple[list[str], tuple | None, dict | None]:
     part = (spec.split, table.num_rows, arrow_nbytes(table), path.stat().st_size)
     if table.num_rows != spec.rows:
         problems.append(f"{where}: {table.num_rows} rows, the plan says {spec.rows}")
-    if not pf.schema_arrow.equals(schema(with_depth, scene), check_metadata=True):
+    categories = recipe.get("categories")
+    if not pf.schema_arrow.equals(schema(with_depth, scene, categories and categories["names"]), check_metadata=True):
         return problems + [f"{where}: schema differs from the dataset contract"], part, None
     ids = plan.split_ids(spec.split)[spec.start:spec.stop]
     if not np.array_equal(table.column("sample_id").to_numpy(), ids):
         problems.append(f"{where}: sample ids differ from the plan")
+    if categories:
+        problems += _category_problems(table, categories["of_foregrounds"], scene, where)
     return problems, part, shard_sums(table, size, with_depth, where, problems, scene)
+
+
+def _category_problems(table, of_foregrounds: list[int], scene: SceneOptions, where: str) -> list[str]:
+    """Each row's `category` (and each object's) is its foreground's, as the recipe records it."""
+    want = np.asarray(of_foregrounds)[table.column("fg_id").to_numpy()]
+    bad = np.flatnonzero(table.column("category").to_numpy() != want)
+    out = [f"{where} row {i}: category {table.column('category')[i].as_py()}, its foreground's is {want[i]}"
+           for i in bad[:3]]
+    if scene.multi:
+        for i, objects in enumerate(table.column("objects").to_pylist()):
+            if any(o["category"] != of_foregrounds[o["fg_id"]] for o in objects):
+                out.append(f"{where} row {i}: an object's category is not its foreground's")
+                break
+    return out
 
 
 def _read_sources(out: Path, problems: list[str]) -> dict:

@@ -43,6 +43,20 @@ def _image(name, batch, channels=3, size=32, rank=4):
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 
+def _key_distance_nodes(input_name: str) -> list:
+    """`distance`: each pixel's distance from `key`, taken back to 0..255 from the normalised input as
+    (x · std + mean) / rescale (initializers std, mean, rescale, key, channel_axis)."""
+    return [
+        helper.make_node("Mul", [input_name, "std"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "mean"], ["unit"]),
+        helper.make_node("Div", ["unit", "rescale"], ["pixel"]),
+        helper.make_node("Sub", ["pixel", "key"], ["difference"]),
+        helper.make_node("Mul", ["difference", "difference"], ["squared"]),
+        helper.make_node("ReduceSum", ["squared", "channel_axis"], ["distance_squared"], keepdims=1),
+        helper.make_node("Sqrt", ["distance_squared"], ["distance"]),
+    ]
+
+
 def colour_key_model(path, size: int | None = 32, batch: int | None = None, key=GREEN, threshold: float = 60.0,
                      gain: float = 0.1, mean=IMAGENET_MEAN, std=IMAGENET_STD, rescale: float = 1 / 255,
                      input_name: str = "input_image", output_name: str = "output_image") -> Path:
@@ -53,13 +67,7 @@ def colour_key_model(path, size: int | None = 32, batch: int | None = None, key=
     """
     batch_dim = "N" if batch is None else batch
     nodes = [
-        helper.make_node("Mul", [input_name, "std"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "mean"], ["unit"]),
-        helper.make_node("Div", ["unit", "rescale"], ["pixel"]),
-        helper.make_node("Sub", ["pixel", "key"], ["difference"]),
-        helper.make_node("Mul", ["difference", "difference"], ["squared"]),
-        helper.make_node("ReduceSum", ["squared", "channel_axis"], ["distance_squared"], keepdims=1),
-        helper.make_node("Sqrt", ["distance_squared"], ["distance"]),
+        *_key_distance_nodes(input_name),
         helper.make_node("Sub", ["distance", "threshold"], ["margin"]),
         helper.make_node("Mul", ["margin", "gain"], [output_name]),
     ]
@@ -81,13 +89,7 @@ def linear_key_model(path, size: int = 64, key=GREEN, span: float = 255.0) -> Pa
     on a key colour K with ‖F − K‖ = span, a = ‖I − K‖ / span; the logits are log a − log(1 − a), so the
     sigmoid gives a back (clipped to [1e-4, 1 − 1e-4]). Input normalised as BiRefNet's."""
     nodes = [
-        helper.make_node("Mul", ["input_image", "std"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "mean"], ["unit"]),
-        helper.make_node("Div", ["unit", "rescale"], ["pixel"]),
-        helper.make_node("Sub", ["pixel", "key"], ["difference"]),
-        helper.make_node("Mul", ["difference", "difference"], ["squared"]),
-        helper.make_node("ReduceSum", ["squared", "channel_axis"], ["distance_squared"], keepdims=1),
-        helper.make_node("Sqrt", ["distance_squared"], ["distance"]),
+        *_key_distance_nodes("input_image"),
         helper.make_node("Div", ["distance", "span"], ["share"]),
         helper.make_node("Clip", ["share", "low", "high"], ["alpha"]),
         helper.make_node("Sub", ["one", "alpha"], ["rest"]),

@@ -16,7 +16,7 @@ from .job import Job
 def assemble(job: Job, pieces: list[Piece], background_jpeg) -> tuple[pa.Table, dict]:
     """The table of a shard made of `pieces` (in order) and its per-column sums. `background_jpeg(bg_id)`
     gives the `bg` column's bytes; the plan gives every row's ids and names."""
-    shard_schema = schema(job.with_depth, job.scene)
+    shard_schema = schema(job.with_depth, job.scene, job.categories)
     images = set(image_columns(job.with_depth, job.scene))
     cols: dict[str, list] = {name: [] for name in shard_schema.names}
     sums: dict[str, dict] = {}
@@ -35,6 +35,8 @@ def assemble(job: Job, pieces: list[Piece], background_jpeg) -> tuple[pa.Table, 
                                 ("flipped", bool(flip)), ("placement", k), ("x", x), ("y", y), ("w", w),
                                 ("h", h), ("scale", w * h / (job.size * job.size))):
                 cols[name].append(value)
+            if job.categories:
+                cols["category"].append(job.foregrounds[fg_id].category)
     hist_bg = np.zeros((3, 256), np.int64)
     for bg_id in sorted(bg_uses):  # one stored background serves many rows: decoded once, counted per use
         stats.add_histogram(hist_bg, decode_jpeg(background_jpeg(bg_id)), weight=bg_uses[bg_id])

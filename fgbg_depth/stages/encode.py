@@ -61,11 +61,16 @@ def encode_images(job: Job, ids, made: list[Composite]) -> Piece:
     if scene.multi:
         piece.cells["instances"] = [encode_png_palette(m.instances, PALETTE) for m in made]
         piece.sums["instances"] = _value_sums([m.instances for m in made])
-        piece.cells["objects"] = [[{**o, "fg_name": job.foregrounds[o["fg_id"]].name} for o in m.objects]
-                                  for m in made]
+        piece.cells["objects"] = [[_object_record(job, o) for o in m.objects] for m in made]
     if scene.blend != "none":
         piece.cells["blend"] = [m.blend for m in made]
     return piece
+
+
+def _object_record(job: Job, record: dict) -> dict:
+    """A scene object's record with what the job knows of its foreground: name, and category if any."""
+    fg = job.foregrounds[record["fg_id"]]
+    return {**record, "fg_name": fg.name, **({"category": fg.category} if job.categories else {})}
 
 
 def encode_depth(piece: Piece, depth_units: np.ndarray) -> Piece:

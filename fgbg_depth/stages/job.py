@@ -28,6 +28,7 @@ class Job:
     depth_quantum: int = DEPTH_QUANTUM
     runs_model: bool = False  # a device model, loaded once per engine process and fed batches
     scene: SceneOptions = SceneOptions()
+    categories: tuple[str, ...] | None = None  # the foregrounds' category names; each SourceFile has its id
 
     @property
     def with_depth(self) -> bool:
