@@ -248,6 +248,8 @@ def _validate(role: str, listing: Listing, opener, screen=None) -> tuple[tuple[S
             skips.append(Skip(role, name, f"same content as {seen[digest]}"))
             continue
         refused = screen(name, digest) if screen is not None else None
+        if listing.categories and name not in listing.categories:
+            refused = "has no category (its label is missing) while the others have one"
         if refused:
             skips.append(Skip(role, name, refused))
             continue

@@ -70,6 +70,8 @@ def card_metadata(summary: dict) -> dict:
     if summary.get("recipe"):  # what `fgbg-depth rebuild` makes the same shards again from, and checks them by
         meta["fgbg_depth"] = {"recipe": summary["recipe"], "versions": summary["versions"],
                               "shards": {name: sha for split in splits.values() for name, sha in split["sha256"].items()}}
+    if summary.get("hub_inputs"):  # inputs taken from Hub datasets: repository, commit, path, count, licence
+        meta["input_sources"] = summary["hub_inputs"]
     if summary.get("cutouts"):  # the foregrounds were cut out of photos by a model
         meta["cutout_source"] = summary["cutouts"]
     meta["channel_stats"] = summary["channel_stats"]
@@ -122,6 +124,21 @@ def _scene_parts(args: dict) -> tuple[str, str, str]:
                "mixed": "one of none, gaussian, poisson and motion per sample, drawn from its generator"}[blend]
         text += f" Blending: {how}."
     return rows, tail, text
+
+
+def _hub_input_parts(summary: dict) -> tuple[str, str]:
+    """(a paragraph naming the Hub datasets the inputs came from, limitation lines for their licences)."""
+    origins = summary.get("hub_inputs") or {}
+    text, limits = "", ""
+    for role, o in origins.items():
+        where = f"hf://datasets/{o['repo']}" + (f"/{o['path']}" if o.get("path") else "")
+        sample = f", a sample drawn with seed {o['seed']}" if o.get("sample") else ""
+        text += (f"\nThe {role} are {o['count']:,} of the {o['available']:,} images of `{where}` at commit "
+                 f"`{o['commit']}` (licence: {o.get('license', 'unknown')}{sample}).\n")
+        if is_non_commercial(o.get("license")):
+            limits += (f"- The {role} come from `{o['repo']}`, whose licence ({o.get('license')}) does not allow "
+                       "commercial use; neither does this dataset's use of them.\n")
+    return text, limits
 
 
 def _category_parts(summary: dict) -> tuple[str, str]:
@@ -191,6 +208,7 @@ def render_card(summary: dict) -> str:
     scene_rows, scene_tail_rows, scene_text = _scene_parts(args)
     cutout_text, cutout_limits = _cutout_parts(summary)
     category_row, category_text = _category_parts(summary)
+    hub_text, hub_limits = _hub_input_parts(summary)
     values = {
         "scene_rows": scene_rows, "scene_tail_rows": category_row + scene_tail_rows, "scene_text": scene_text,
         "yaml": yaml.safe_dump(card_metadata(summary), sort_keys=False, allow_unicode=True).rstrip(),
@@ -215,11 +233,11 @@ def render_card(summary: dict) -> str:
         "arguments_table": "\n".join(f"| {k} | {v} |" for k, v in args.items()),
         "n_backgrounds": len(summary["inputs"]["backgrounds"]),
         "n_foregrounds": len(summary["inputs"]["foregrounds"]),
-        "skipped": skipped_text + cutout_text + category_text,
+        "skipped": skipped_text + hub_text + cutout_text + category_text,
         "depth_detail": detail,
         "depth_access": (', row["depth"]\nmetres = np.asarray(row["depth"], np.float32) * '
                          f'{summary["depth_scale"]!r}  # depth_scale') if with_depth else "",
         "depth_stat_unit": ", depth in metres" if with_depth else "",
-        "depth_limitations": limits + cutout_limits,
+        "depth_limitations": limits + cutout_limits + hub_limits,
     }
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)

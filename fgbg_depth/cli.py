@@ -13,8 +13,19 @@ from .version import __version__
 def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="make the dataset into OUT (resumes an interrupted run)")
     p.add_argument("--out", required=True, help="output folder; it becomes the Hub repository")
-    p.add_argument("--backgrounds", help="folder or glob of background images (default: bundled samples)")
-    p.add_argument("--foregrounds", help="folder or glob of RGBA cut-outs (default: bundled samples)")
+    p.add_argument("--backgrounds", help="folder or glob of background images, or a Hub dataset "
+                                         "hf://datasets/OWNER/NAME[@REV][/PATH] (default: bundled samples)")
+    p.add_argument("--foregrounds", help="folder or glob of RGBA cut-outs (sub-folders: categories), a folder made by "
+                                         "`fgbg-depth cutout`, or a Hub dataset hf://datasets/... (default: bundled samples)")
+    p.add_argument("--backgrounds-sample", type=int, metavar="N",
+                   help="use N images of a Hub dataset's backgrounds, drawn with --seed [all]")
+    p.add_argument("--foregrounds-sample", type=int, metavar="N", help="the same for the foregrounds [all]")
+    p.add_argument("--background-column", help="a Parquet dataset's image column for backgrounds [its only Image column]")
+    p.add_argument("--foreground-column", help="a Parquet dataset's image column for foregrounds [its only Image column]")
+    p.add_argument("--label-column", help="a Parquet dataset's ClassLabel column: the foregrounds' categories "
+                                          "[its only ClassLabel, if any]")
+    p.add_argument("--matte-column", help="a Parquet dataset's alpha/matte image column that makes the foregrounds "
+                                          "RGBA (AIM-500, DIS5K keep image and matte apart)")
     p.add_argument("--placements", type=int, default=20, help="placements per (bg, fg, flip) [20]")
     p.add_argument("--size", type=int, default=160, help="output images are SIZE×SIZE [160]")
     p.add_argument("--depth", default="auto", metavar="BACKEND",
@@ -71,7 +82,10 @@ def _run_generate(args) -> int:
                            test_fraction=args.test_fraction, split_by=args.split_by, seed=args.seed,
                            workers=args.workers, engine=args.engine, license=args.license,
                            shard_rows=args.shard_rows, blend=args.blend, alpha=args.alpha, objects=args.objects,
-                           progress=not args.quiet, extra=extra)
+                           progress=not args.quiet, extra=extra, backgrounds_sample=args.backgrounds_sample,
+                           foregrounds_sample=args.foregrounds_sample, background_column=args.background_column,
+                           foreground_column=args.foreground_column, label_column=args.label_column,
+                           matte_column=args.matte_column)
     summary = generate(opts)
     for s in summary["skipped"]:
         print(f"fgbg-depth: skipped {s['role']}/{s['name']}: {s['reason']}", file=sys.stderr)

@@ -105,7 +105,8 @@ def versions() -> dict:
 
 
 def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict, note: str | None,
-             resumed: bool, skipped_shards: int, cutouts: dict | None = None, recipe: dict | None = None) -> dict:
+             resumed: bool, skipped_shards: int, cutouts: dict | None = None, recipe: dict | None = None,
+             origins: dict | None = None) -> dict:
     plan = job.plan
     sources = {"backgrounds": write_sources(out, "backgrounds", inputs.backgrounds),
                "foregrounds": write_sources(out, "foregrounds", inputs.foregrounds)}
@@ -149,6 +150,8 @@ def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict
         **({"cutouts": cutouts} if cutouts else {}),
         **({"categories": category_counts(job)} if job.categories else {}),
         **({"recipe": recipe} if recipe else {}),
+        **({"hub_inputs": {role: {k: v for k, v in o.items() if k != "skipped"} for role, o in origins.items()}}
+           if origins else {}),
         "stage_seconds": {stage: round(sum(r.get("stage_seconds", {}).get(stage, 0.0) for r in results), 3)
                           for stage in ("compose", "depth", "encode", "write")},
         "versions": versions(),

@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assets import Inputs, Listing, load_inputs
+from .assets import Inputs, Listing, Skip, load_inputs
 from .codecs import JPEG_QUALITY
 from .contract import DEPTH_SCALE, FORMAT_VERSION, OWN_ENTRIES, depth_quantum_for, depth_scale_for, state_path
 from .cutout.records import CutoutFolder, read_cutout_folder
 from .errors import FgBgError
+from .hubdata import fetch_inputs, parse_address
 from .lock import FolderLock
 from .plan import Plan, shard_rows_for
 from .scene import SceneOptions
@@ -53,6 +54,13 @@ class GenerateOptions:
     objects: int = 1
     progress: bool = True
     extra: dict = field(default_factory=dict)
+    # Hub datasets as inputs (hf://datasets/OWNER/NAME[@REV][/PATH]): a seeded sample, and which columns
+    backgrounds_sample: int | None = None
+    foregrounds_sample: int | None = None
+    background_column: str | None = None
+    foreground_column: str | None = None
+    label_column: str | None = None
+    matte_column: str | None = None
 
 
 @dataclass
@@ -226,6 +234,7 @@ class Prepared:
     note: str | None
     recipe: dict
     cutouts: CutoutFolder | None = None  # the foregrounds came from `fgbg-depth cutout`
+    origins: dict = field(default_factory=dict)  # role → where a Hub dataset input came from (hubdata provenance)
 
 
 def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
@@ -236,19 +245,42 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     choice = resolve_depth(opts)
     cutouts = (read_cutout_folder(opts.foregrounds)
                if isinstance(opts.foregrounds, str) and Path(opts.foregrounds).is_dir() else None)
-    inputs = load_inputs(opts.backgrounds, opts.foregrounds, cutouts.screen if cutouts else None)
+    origins: dict = {}
+    backgrounds = _hub_listing(opts, "backgrounds", origins) or opts.backgrounds
+    foregrounds = _hub_listing(opts, "foregrounds", origins) or opts.foregrounds
+    inputs = load_inputs(backgrounds, foregrounds, cutouts.screen if cutouts else None)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
     backend, depth_info, options, model = _depth_backend(choice, opts, load_model)
     max_m = depth_info.get("max_m") if choice.name != "none" else None
     scale = depth_scale_for(max_m) if max_m else DEPTH_SCALE
     quantum = depth_quantum_for(scale)
-    rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum, cutouts)
+    rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum, cutouts,
+                 {role: {k: v for k, v in o.items() if k != "skipped"} for role, o in origins.items()})
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=choice.name, out=str(opts.out), fingerprint=fingerprint_of(rec), depth_options=options,
               depth_scale=scale, depth_quantum=quantum, runs_model=model, scene=scene_options(opts),
               categories=inputs.categories)
-    return Prepared(job, inputs, backend, depth_info, choice.note, rec, cutouts)
+    return Prepared(job, inputs, backend, depth_info, choice.note, rec, cutouts, origins)
+
+
+def _hub_listing(opts: GenerateOptions, role: str, origins: dict) -> Listing | None:
+    """The files of a Hub dataset named by --backgrounds/--foregrounds (hf://datasets/...), through the
+    user's cache; None for anything else. Its provenance goes into `origins`."""
+    spec, sample = getattr(opts, role), getattr(opts, f"{role}_sample")
+    if not isinstance(spec, str) or not parse_address(spec):
+        if sample is not None:
+            raise FgBgError(f"--{role}-sample takes a sample of a Hub dataset (hf://datasets/...); '{spec}' is not one")
+        return None
+    if sample < 1 if sample is not None else False:
+        raise FgBgError(f"--{role}-sample must be at least 1")
+    column = opts.background_column if role == "backgrounds" else opts.foreground_column
+    got = fetch_inputs(spec, role, sample=sample, seed=opts.seed, image_column=column,
+                       label_column=opts.label_column if role == "foregrounds" else None,
+                       matte_column=opts.matte_column if role == "foregrounds" else None)
+    origins[role] = got.provenance
+    skips = [Skip(role, s["name"], s["reason"]) for s in got.provenance.get("skipped") or []]
+    return Listing(spec, list(got.files), skips, got.categories or None, got.category_names if got.categories else None)
 
 
 def _depth_backend(choice: DepthChoice, opts: GenerateOptions, load_model: bool):
@@ -338,7 +370,8 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
     from .finalize import finalize
     summary = finalize(out, opts, job, prep.inputs, [results[s.filename] for s in specs], prep.depth_info, note,
                        resumed=resuming, skipped_shards=len(specs) - len(todo),
-                       cutouts=prep.cutouts.summary() if prep.cutouts else None, recipe=prep.recipe)
+                       cutouts=prep.cutouts.summary() if prep.cutouts else None, recipe=prep.recipe,
+                       origins=prep.origins)
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}
     write_json_atomic(summary, state_path(out, "report.json"))

@@ -1,7 +1,9 @@
 """A small Hub-compatible HTTP server for the tests, on 127.0.0.1 only.
 
 It implements what `huggingface_hub` (with HF_HUB_DISABLE_XET=1) and `datasets` call to push, list,
-download and stream a dataset repository, and to download a model repository (`add_model`): whoami, repo create and info, refs and branches, preupload,
+download and stream a dataset repository, to download a model repository (`add_model`), and to read a
+dataset someone else published (`add_dataset`: image files and Parquet as LFS objects, private or gated
+repositories, other branches): whoami, repo create and info, refs and branches, preupload,
 the Git LFS batch API with basic uploads and verify, ndjson commits, tree and paths-info listings,
 resolve with HEAD and Range GETs, and validate-yaml. State lives in memory. Every request is logged
 (method, path, status, bytes in and out) so tests can prove what was sent and read. `inject` makes
@@ -29,6 +31,7 @@ import yaml
 
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.arrow filter=lfs diff=lfs merge=lfs -text\n"
 LFS_THRESHOLD = 10 * 1024 * 1024
+LFS_SUFFIXES = (".parquet", ".arrow", ".png", ".jpg", ".jpeg", ".webp", ".zip", ".tar", ".gz")
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -56,6 +59,8 @@ class Repo:
         self.created = now_iso()
         self.commits: dict[str, dict] = {}  # sha -> {"files": {path: entry}, "title", "date", "parent"}
         self.branches: dict[str, str] = {}
+        self.gated: str | bool = False  # "auto" or "manual": files other than the card need access granted
+        self.granted: set[str] = set()  # users whose access request was accepted
 
     def tree(self, rev: str) -> tuple[str, dict]:
         sha = self.branches.get(rev, rev if rev in self.commits else None)
@@ -161,6 +166,32 @@ class HubServer:
                 else:
                     tree[path] = {"oid": git_blob_oid(data), "size": len(data), "content": data, "lfs": None}
             return repo.commit("main", tree, "add model files", parent)
+
+    def add_dataset(self, repo_id: str, files: dict[str, bytes], private: bool = False, card: str | None = None,
+                    gated: str | bool = False, granted: tuple[str, ...] = (), branch: str = "main") -> str:
+        """A dataset repository published by someone else, holding `files` (images, Parquet and other
+        binaries as LFS objects, as the Hub keeps them) and `card` as README.md, on `branch` (made from
+        main when new); returns that branch's new commit sha. `gated` ("auto"): only the card and
+        .gitattributes can be downloaded without access, which `granted` users have."""
+        with self.lock:
+            repo = self.repos.get(repo_id) or self._create(repo_id, private)
+            repo.private, repo.gated, repo.granted = private, gated, set(granted)
+            parent, tree = repo.tree(branch if branch in repo.branches else "main")
+            tree = dict(tree)
+            if card is not None:
+                files = {**files, "README.md": card.encode()}
+            for path, data in files.items():
+                tree[path] = self._stored(data, lfs=path.endswith(LFS_SUFFIXES) or b"\0" in data[:8000])
+            return repo.commit(branch, tree, "add dataset files", parent)
+
+    def _stored(self, data: bytes, lfs: bool) -> dict:
+        if not lfs:
+            return {"oid": git_blob_oid(data), "size": len(data), "content": data, "lfs": None}
+        oid = hashlib.sha256(data).hexdigest()
+        self.lfs[oid] = data
+        pointer = lfs_pointer(oid, len(data))
+        return {"oid": git_blob_oid(pointer), "size": len(data), "content": None,
+                "lfs": {"oid": oid, "size": len(data), "pointerSize": len(pointer)}}
 
     def _create(self, repo_id: str, private: bool) -> Repo:
         repo = Repo(repo_id, private)
@@ -353,7 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
             sha, files = repo.tree(rest[1] if rest else "main")
             return 200, self._json(200, {
                 "_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24], "id": repo.id, "author": ns, "sha": sha,
-                "private": repo.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
+                "private": repo.private, "gated": repo.gated, "disabled": False, "downloads": 0, "likes": 0,
                 "tags": [], "createdAt": repo.created, "lastModified": repo.commits[sha]["date"],
                 "siblings": [{"rfilename": p} for p in sorted(files)], "cardData": self._card_data(files)})
         if rest[0] == "refs":
@@ -492,6 +523,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _resolve(self, method, ns, name, rev, path):
         repo = self._repo(ns, name)
         sha, files = repo.tree(rev)
+        if repo.gated and path not in ("README.md", ".gitattributes"):
+            user = self._user()
+            if user not in repo.granted:
+                raise HttpError(403 if user else 401, f"Access to dataset {repo.id} is restricted. You must have "
+                                "access to it and be authenticated to access it. Please log in.", "GatedRepo")
         e = files.get(path)
         if e is None:
             raise HttpError(404, f"{path} not found", "EntryNotFound")
