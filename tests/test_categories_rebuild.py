@@ -103,6 +103,7 @@ def hub():
     server.stop()
 
 
+@pytest.mark.slow
 def test_push_then_rebuild_from_the_hub_gives_the_same_shards(classed, hub, tmp_path):
     _, out = classed
     env = hub_env(hub, tmp_path)
@@ -126,6 +127,7 @@ def _edit_card(folder: Path, change) -> None:
     (folder / "README.md").write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---" + body)
 
 
+@pytest.mark.slow
 def test_a_changed_library_version_is_named_not_hidden(classed, tmp_path):
     _, out = classed
     published = tmp_path / "published"

@@ -65,6 +65,7 @@ def card_meta(out) -> dict:
     return yaml.safe_load((out / "README.md").read_text().split("---")[1])
 
 
+@pytest.mark.slow
 def test_parquet_backgrounds_sampled_and_image_file_foregrounds_with_categories(hub, tmp_path):
     env = env_for(hub, tmp_path / "hf")
     out = tmp_path / "out"
