@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .contract import folder_categories
 from .errors import FgBgError, InputSkipped
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -51,17 +52,6 @@ class Inputs:
     foregrounds: tuple[SourceFile, ...]
     skipped: tuple[Skip, ...]
     categories: tuple[str, ...] | None = None  # the foregrounds' category names (a ClassLabel's), if any
-
-
-def folder_categories(names: list[str]) -> dict[str, str] | None:
-    """ImageFolder's rule: a file's category is its parent folder's name, when every file sits at the
-    same depth and there is more than one such name; else there are none (None)."""
-    parents = {name: name.rsplit("/", 1)[0].rsplit("/", 1)[-1] if "/" in name else None for name in names}
-    depths = {name.count("/") for name in names}
-    labels = set(parents.values())
-    if len(depths) != 1 or len(labels) < 2 or None in labels:
-        return None
-    return parents
 
 
 def default_backgrounds() -> str:

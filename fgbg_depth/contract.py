@@ -135,6 +135,18 @@ def schema(with_depth: bool, scene=None, categories=None) -> pa.Schema:
     return pa.schema(fields, metadata=meta)
 
 
+# -- categories ---------------------------------------------------------------------------------------
+def folder_categories(names: list[str]) -> dict[str, str] | None:
+    """ImageFolder's rule: a file's category is its parent folder's name, when every file sits at the
+    same depth and there is more than one such name; else there are none (None)."""
+    parents = {name: name.rsplit("/", 1)[0].rsplit("/", 1)[-1] if "/" in name else None for name in names}
+    depths = {name.count("/") for name in names}
+    labels = set(parents.values())
+    if len(depths) != 1 or len(labels) < 2 or None in labels:
+        return None
+    return parents
+
+
 # -- the `sources` config: the input files themselves -------------------------------------------------
 SOURCE_COLUMNS = (("id", pa.int32()), ("name", pa.string()), ("sha256", pa.string()),
                   ("width", pa.int32()), ("height", pa.int32()))

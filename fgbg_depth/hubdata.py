@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from .contract import read_card_metadata
+from .contract import folder_categories, read_card_metadata
 from .errors import FgBgError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -289,10 +289,10 @@ def _image_files(address, listing, role, sample, seed, online):
     paths = _threaded_map(lambda item: Path(hf_hub_download(address.repo, item[1], repo_type="dataset",
                                                    revision=listing["commit"], local_files_only=not online)), chosen)
     files = [(name, path) for (name, _), path in zip(chosen, paths)]
-    folders = {name: posixpath.basename(posixpath.dirname(name)) for name, _ in names}
-    if role == "foregrounds" and len(set(folders.values())) > 1 and len({n.count("/") for n in folders}) == 1:
+    folders = folder_categories([name for name, _ in names]) if role == "foregrounds" else None
+    if folders:  # ImageFolder's rule, over all the files (the names of a sample's classes are all of them)
         return files, {name: folders[name] for name, _ in files}, sorted(set(folders.values())), None, []
-    return files, None, None, None, []  # ImageFolder's rule: one label, or files at mixed depths, is none
+    return files, None, None, None, []
 
 
 # -- Parquet ----------------------------------------------------------------------------------------
