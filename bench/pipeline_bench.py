@@ -1,13 +1,16 @@
 """CPU pipeline benchmarks: ours against the notebook way, scaling, reading, size.
 
-    python bench/pipeline_bench.py [cpu] [scaling] [reading] [size] [scene] [command] [feed]
-                                   [--inputs bundled|photos] [--placements 20] [--runs 5]
+    python bench/pipeline_bench.py [cpu] [scaling] [reading] [size] [scene] [command] [sizes] [feed]
+                                   [--inputs bundled|photos|small_photos] [--placements P] [--runs 5]
+                                   [--sizes 160,224,320,448]
 
 Every figure is printed as a plain line; timed figures are the median of --runs runs after a
-warm-up run. Inputs are the bundled samples (8 backgrounds × 8 foregrounds, flat drawings) or,
-with --inputs photos, bench/photos (10 × 10, crops of public-domain and CC0 photographs with
-soft-edged cut-outs: tools/make_photo_inputs.py), which cost what real photographs cost; 160 px,
-planar depth.
+warm-up run. Inputs are the bundled samples (8 backgrounds × 8 foregrounds, flat drawings, 20
+placements by default); with --inputs photos, bench/photos (10 × 10, crops of public-domain and CC0
+photographs with soft-edged cut-outs: tools/make_photo_inputs.py; 30 placements, 6,000 samples),
+which cost what real photographs cost; with --inputs small_photos, bench/small_photos (10 × 6:
+224 px background photographs and 200 px cut-outs of people, what a new user tries first:
+tools/make_small_photo_inputs.py; 50 placements, 6,000 samples); 160 px, planar depth.
 
 - cpu: samples/s on one core for plan → compose → encode → Parquet (ours, `--workers 1`), and for a
   faithful re-implementation of the notebook way on the same samples, in the same process: PIL
@@ -22,6 +25,13 @@ planar depth.
 - command: whole commands, as a user waits for them: `fgbg-depth generate --workers 1` as a process
   (start-up, inputs, plan, shards, sources, card) and the notebook way as a process of its own, the
   two taking turns --runs times (not run by default).
+- sizes: per --sizes (160, 224, 320, 448), on one core: our samples/s (in process, `--workers 1`),
+  the floor our output format sets measured in the same rounds (the encoders alone on the same
+  pictures: JPEG encode of `fg_bg` and its decode for the statistics, the mask's and the depth's
+  grey PNGs, by codecs.py's general functions), our cost as a multiple of it (the median of each
+  round's own ratio), bytes per sample, and the peak RSS of `generate --workers 1` as a process.
+  Both sides are timed in this process's CPU time, which a busy machine moves far less than wall
+  time (the wall rate is printed too).
 - feed: what one sample costs the CPU in a model run (compositing at the output size and at the
   model's input size, encoding, the shard), per core; and so how many cores keep one GPU fed at
   1,500 and 2,500 depth maps/s (not run by default).
@@ -53,9 +63,19 @@ from fgbg_depth.generate import GenerateOptions, generate  # noqa: E402
 from fgbg_depth.plan import Plan, place_foreground  # noqa: E402
 
 SIZE = 160
+SIZES = (160, 224, 320, 448)
 NOTEBOOK_RES = 448
 INPUTS = {"bundled": (None, None),
-          "photos": (str(ROOT / "bench" / "photos" / "backgrounds"), str(ROOT / "bench" / "photos" / "foregrounds"))}
+          **{name: (str(ROOT / "bench" / name / "backgrounds"), str(ROOT / "bench" / name / "foregrounds"))
+             for name in ("photos", "small_photos")}}
+PLACEMENTS = {"bundled": 20, "photos": 30, "small_photos": 50}  # 2,560 and 6,000 samples
+
+
+def pin_to_one_core() -> int:
+    """Run this process (and what it starts) on one CPU, the first it may use; returns that CPU."""
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    os.sched_setaffinity(0, {cpu})
+    return cpu
 
 
 def median_rate(fn, n_items: int, runs: int) -> tuple[float, list[float]]:
@@ -103,10 +123,10 @@ def notebook_way(inputs, plan: Plan, zip_path: Path) -> None:
                             zf.writestr(f"{name}/{sid}.{'png' if fmt == 'PNG' else 'jpg'}", buf.getvalue())
 
 
-def ours(out: Path, placements: int, workers: int = 1, inputs: str = "bundled", **scene) -> dict:
+def ours(out: Path, placements: int, workers: int = 1, inputs: str = "bundled", size: int = SIZE, **scene) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     bgs, fgs = INPUTS[inputs]
-    return generate(GenerateOptions(out=str(out), backgrounds=bgs, foregrounds=fgs, placements=placements, size=SIZE,
+    return generate(GenerateOptions(out=str(out), backgrounds=bgs, foregrounds=fgs, placements=placements, size=size,
                                      depth="planar", workers=workers, progress=False, **scene))
 
 
@@ -137,6 +157,76 @@ def bench_command(inputs: str, placements: int, runs: int, tmp: Path) -> None:
     print(f"command ours      {ours_s:7.2f} s  {n / ours_s:8.1f} samples/s  (runs: {', '.join(f'{t:.2f}' for t in times['ours'])})")
     print(f"command notebook  {nb_s:7.2f} s  {n / nb_s:8.1f} samples/s  (runs: {', '.join(f'{t:.2f}' for t in times['notebook'])})")
     print(f"command ratio     {nb_s / ours_s:7.2f} x")
+
+
+def floor_pictures(which: str, placements: int, size: int, budget_bytes: int = 200 << 20):
+    """The pictures the floor is timed on: (composite, mask, depth units) of every k-th sample of the
+    plan, made by our own stages (k as small as `budget_bytes` of raw pixels allow)."""
+    from fgbg_depth.generate import prepare
+    from fgbg_depth.worker import ShardWorker
+    bgs, fgs = INPUTS[which]
+    with tempfile.TemporaryDirectory(prefix="fgbg-floor-") as out:
+        prep = prepare(GenerateOptions(out=out, backgrounds=bgs, foregrounds=fgs, placements=placements, size=size,
+                                       depth="planar", progress=False))
+    worker = ShardWorker(prep.job, backend=prep.backend)
+    n = prep.job.plan.n_samples
+    every = max(1, -(-n * size * size * 6 // budget_bytes))  # 3 + 1 + 2 bytes a pixel
+    ids = list(range(0, n, every))
+    pictures = []
+    for start in range(0, len(ids), 32):
+        made, inputs = worker.compose_batch(ids[start:start + 32])
+        pictures += [(m.image, m.mask, d) for m, d in zip(made, worker.depth_units(*inputs))]
+    return pictures
+
+
+def time_floor(pictures) -> float:
+    """Seconds per sample of the encoders alone: JPEG encode of the composite and its decode (what
+    the exact statistics need), the mask's and the depth's grey PNGs (codecs.py's general functions)."""
+    from fgbg_depth.codecs import decode_jpeg, encode_jpeg, encode_png_gray
+    t0 = time.process_time()
+    for image, mask, depth in pictures:
+        decode_jpeg(encode_jpeg(image))
+        encode_png_gray(mask)
+        encode_png_gray(depth)
+    return (time.process_time() - t0) / len(pictures)
+
+
+def bench_sizes(which: str, placements: int, sizes, runs: int, tmp: Path) -> None:
+    """Per output size, on one core: ours against the floor the output format sets, taking turns."""
+    cpu = pin_to_one_core()
+    bgs, fgs = INPUTS[which]
+    inputs = load_inputs(bgs, fgs)
+    n = Plan(len(inputs.backgrounds), len(inputs.foregrounds), placements).n_samples
+    print(f"sizes: {which} inputs, {n} samples, planar, 1 core (CPU {cpu}); ours = a whole `generate --workers 1` "
+          f"in process; floor = the encoders alone on every k-th sample's pictures; CPU time of this process "
+          f"(what other work on the machine moves least); median of {runs} rounds in which the two take turns")
+    for size in sizes:
+        pictures = floor_pictures(which, placements, size)
+        ours(tmp / "sizes", placements, inputs=which, size=size)  # warm-up
+        time_floor(pictures)
+        ours_s, floor_s, wall_s = [], [], []
+        for _ in range(runs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            ours(tmp / "sizes", placements, inputs=which, size=size)
+            ours_s.append((time.process_time() - c0) / n)
+            wall_s.append((time.perf_counter() - t0) / n)
+            floor_s.append(time_floor(pictures))
+        data = sum(p.stat().st_size for p in (tmp / "sizes" / "data").glob("*.parquet"))
+        ratio = statistics.median(o / f for o, f in zip(ours_s, floor_s))
+        ours_ms, floor_ms = statistics.median(ours_s) * 1e3, statistics.median(floor_s) * 1e3
+        del pictures
+        cmd = ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
+        cmd += [sys.executable, "-m", "fgbg_depth", "generate", "--out", str(tmp / "sizes-rss"), "--placements",
+                str(placements), "--size", str(size), "--depth", "planar", "--workers", "1", "--quiet"]
+        cmd += ["--backgrounds", bgs, "--foregrounds", fgs] if bgs else []
+        shutil.rmtree(tmp / "sizes-rss", ignore_errors=True)
+        _, peak, proc = run_watched(cmd)
+        print(f"sizes {size:3d} px  ours {ours_ms:6.3f} ms/sample ({1e3 / ours_ms:6.0f} samples/s; wall "
+              f"{1 / statistics.median(wall_s):6.0f}/s)  floor "
+              f"{floor_ms:6.3f} ms  ours/floor {ratio:5.2f}x  {data / n:7.0f} bytes/sample  peak RSS "
+              f"{peak / 2**20:5.0f} MiB (rc={proc.returncode})  (rounds ours: "
+              f"{', '.join(f'{t * 1e3:.3f}' for t in ours_s)}; floor: {', '.join(f'{t * 1e3:.3f}' for t in floor_s)})",
+              flush=True)
 
 
 def bench_feed(inputs: str, runs: int, model_size: int = 448, batch: int = 128) -> None:
@@ -339,10 +429,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", default=["cpu", "size", "scaling", "reading"])
     ap.add_argument("--inputs", default="bundled", choices=sorted(INPUTS))
-    ap.add_argument("--placements", type=int, default=20)
+    ap.add_argument("--placements", type=int, help="per input: 20 bundled, 30 photos, 50 small_photos")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="sizes for `sizes`, comma-separated")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--zip", help=argparse.SUPPRESS)  # `notebook`: run the notebook way once, into this zip
     args = ap.parse_args(argv)
+    if args.placements is None:
+        args.placements = PLACEMENTS[args.inputs]
     if args.which == ["notebook"]:
         inputs = load_inputs(*INPUTS[args.inputs])
         notebook_way(inputs, Plan(len(inputs.backgrounds), len(inputs.foregrounds), args.placements), Path(args.zip))
@@ -360,6 +453,8 @@ def main(argv=None):
             bench_scene(args.placements, args.runs, tmp)
         if "command" in args.which:
             bench_command(args.inputs, args.placements, args.runs, tmp)
+        if "sizes" in args.which:
+            bench_sizes(args.inputs, args.placements, [int(v) for v in args.sizes.split(",")], args.runs, tmp)
         if "feed" in args.which:
             bench_feed(args.inputs, args.runs)
 

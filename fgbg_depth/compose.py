@@ -58,14 +58,28 @@ def paste_image(background: Image.Image, cutout: Image.Image, x: int, y: int,
     """`paste` done by Pillow in C: the same bytes (Pillow's blend rounds (fg·a + bg·(255 − a)) / 255
     to the nearest integer as `paste` does; a test checks all 256³ inputs) at a fraction of the
     time. `background` (RGB) is left as it was. The mask is None unless asked for."""
-    canvas = background.copy()
-    canvas.paste(cutout, (x, y), cutout)
-    if not with_mask:
-        return np.asarray(canvas), None
+    opaque = (np.asarray(cutout.getchannel("A")) > 0).view(np.uint8) * np.uint8(255) if with_mask else None
+    return paste_cutout(background, cutout, opaque, x, y)
+
+
+def paste_cutout(background: Image.Image, cutout: Image.Image, opaque: np.ndarray | None, x: int, y: int,
+                 background_pixels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """`paste_image` with the cut-out's own mask given (uint8, 255 where its alpha > 0, else 0), or
+    None for no mask: a cut-out pasted many times has it made once. The cut-out must lie inside
+    the frame. Pillow pastes onto the box's part of the background only, and only that part comes
+    back from Pillow into the copy of `background_pixels` (the background as an array, if given)."""
+    w, h = cutout.size
+    if background_pixels is None:
+        background_pixels = np.asarray(background)
+    part = background.crop((x, y, x + w, y + h))
+    part.paste(cutout, (0, 0), cutout)
+    composite = background_pixels.copy()
+    composite[y:y + h, x:x + w] = np.asarray(part)
+    if opaque is None:
+        return composite, None
     mask = np.zeros((background.height, background.width), dtype=np.uint8)
-    alpha = np.asarray(cutout.getchannel("A"))
-    mask[y:y + cutout.height, x:x + cutout.width] = (alpha > 0).view(np.uint8) * np.uint8(255)
-    return np.asarray(canvas), mask
+    mask[y:y + h, x:x + w] = opaque
+    return composite, mask
 
 
 def bleed_colours(fg: Image.Image) -> Image.Image:

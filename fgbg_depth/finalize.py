@@ -13,7 +13,7 @@ from .assets import SourceFile
 from .card import render_card
 from .contract import source_schema, state_path
 from .scene import SceneOptions
-from .shards import split_figures, write_json_atomic, write_table_atomic, write_text_atomic
+from .shards import binary_array, numeric_array, split_figures, write_json_atomic, write_table_atomic, write_text_atomic
 from .stats import split_stats
 from .version import __version__
 
@@ -35,11 +35,16 @@ def write_sources(out: Path, role: str, files: tuple[SourceFile, ...]) -> dict:
     names, parts = [], []
     for i, group in enumerate(groups):
         name = f"{role}-{i:05d}-of-{len(groups):05d}.parquet"
-        cols = {"image": [{"bytes": Path(f.path).read_bytes(), "path": f.name} for f in group],
-                "id": [f.id for f in group], "name": [f.name for f in group],
-                "sha256": [f.sha256 for f in group], "width": [f.width for f in group],
-                "height": [f.height for f in group]}
-        table = pa.Table.from_pydict(cols, schema=source_schema())
+        names_utf8 = [f.name.encode() for f in group]
+        image = pa.StructArray.from_arrays(
+            [binary_array([Path(f.path).read_bytes() for f in group]), binary_array(names_utf8, pa.string())],
+            names=["bytes", "path"])
+        ints = {c: numeric_array(np.array([getattr(f, c) for f in group], np.int64), pa.int32())
+                for c in ("id", "width", "height")}
+        cols = {"image": image, "name": binary_array(names_utf8, pa.string()),
+                "sha256": binary_array([f.sha256.encode() for f in group], pa.string()), **ints}
+        schema = source_schema()  # arrays from buffers: pa.array on Python lists would import pandas
+        table = pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
         size, _, nbytes = write_table_atomic(table, out / "sources" / name, state_path(out, "tmp"))
         names.append(name)
         parts.append((role, len(group), nbytes, size))

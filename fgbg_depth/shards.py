@@ -55,12 +55,41 @@ def _writer_options(table: pa.Table) -> dict:
                 dictionary_pagesize_limit=64 << 20, write_page_checksum=True)
 
 
+# Arrays laid out from their values' buffers: pyarrow's converters from Python objects and NumPy
+# (pa.array, Table.from_pydict) check for pandas objects first, which imports pandas: ~0.25 s of a
+# command's start.
+def binary_array(values: list[bytes], dtype: pa.DataType = pa.binary()) -> pa.Array:
+    """A binary (or string: UTF-8 bytes) Arrow array of `values`: offsets and one buffer."""
+    offsets = np.zeros(len(values) + 1, np.int32)
+    np.cumsum([len(v) for v in values], out=offsets[1:])
+    return pa.Array.from_buffers(dtype, len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))])
+
+
+def image_array(data: pa.Array) -> pa.StructArray:
+    """An Image column (struct of bytes and a null path) around its encoded bytes."""
+    return pa.StructArray.from_arrays([data, pa.nulls(len(data), pa.string())], names=["bytes", "path"])
+
+
+def numeric_array(values: np.ndarray, dtype: pa.DataType) -> pa.Array:
+    """A numeric or boolean Arrow array of a NumPy array's values in `dtype` (floats rounded to its
+    width; an integer that does not fit is an error, as in pyarrow's own conversion)."""
+    if pa.types.is_boolean(dtype):
+        bits = np.packbits(values.astype(bool), bitorder="little")
+        return pa.Array.from_buffers(dtype, len(values), [None, pa.py_buffer(bits)])
+    target = np.dtype(dtype.to_pandas_dtype())
+    if target.kind in "iu" and values.size and not (np.iinfo(target).min <= values.min() and
+                                                    values.max() <= np.iinfo(target).max):
+        raise OverflowError(f"values out of {dtype}'s range")
+    return pa.Array.from_buffers(dtype, len(values), [None, pa.py_buffer(values.astype(target))])
+
+
 def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tuple[int, str, int]:
     """Write `table` to a temporary file, read it back, fsync it, then rename it to `final_path`.
 
-    Returns (size in bytes, sha256, `arrow_nbytes` of the table as read back: the `num_bytes` the
-    card reports). A crash leaves at most a file in `tmp_dir`, never a partial shard under its final
-    name. A full disk becomes a one-line FgBgError.
+    Returns (size in bytes, sha256, `arrow_nbytes` of the table: the `num_bytes` the card reports,
+    the same for the table as read back, since it counts values). The file is read back row group by
+    row group (a shard's worth of memory is not taken twice). A crash leaves at most a file in
+    `tmp_dir`, never a partial shard under its final name. A full disk becomes a one-line FgBgError.
     """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     final_path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,13 +99,16 @@ def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tupl
         with pq.ParquetWriter(tmp, table.schema, **_writer_options(table)) as writer:
             for start, stop in _row_group_bounds(sizes):
                 writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
-        arrow_bytes = arrow_nbytes(pq.read_table(tmp))  # also proves the file reads back whole
+        with pq.ParquetFile(tmp) as written:  # it reads back whole, a row group at a time
+            if sum(written.read_row_group(i).num_rows for i in range(written.num_row_groups)) != table.num_rows:
+                raise OSError(errno.EIO, f"{tmp.name} did not read back whole")
         digest = hashlib.sha256()
         with open(tmp, "rb+") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
             os.fsync(f.fileno())
         os.replace(tmp, final_path)
+        arrow_bytes = arrow_nbytes(table)  # counted from the values, which the file has just given back
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
@@ -136,12 +168,20 @@ def _value_lengths(chunks: list) -> int:
 
 
 def _row_image_bytes(table: pa.Table) -> list[int]:
-    """Encoded image bytes per row, the part of a row that decides a row group's size."""
+    """Encoded image bytes per row, the part of a row that decides a row group's size; a null
+    counts 0. Read from the columns' offsets (pyarrow's null filling would import pandas)."""
     total = np.zeros(table.num_rows, dtype=np.int64)
     for f in table.schema:
         if f.type == IMAGE and table.num_rows:
-            lengths = pc.binary_length(table.column(f.name).combine_chunks().field("bytes"))
-            total += lengths.fill_null(0).to_numpy(zero_copy_only=False)
+            lengths = []
+            for chunk in table.column(f.name).chunks:
+                data = chunk.field("bytes")
+                offsets = np.frombuffer(data.buffers()[1], np.int32, len(data) + 1, data.offset * 4)
+                part = np.diff(offsets).astype(np.int64)
+                if data.null_count:
+                    part[~np.asarray(data.is_valid())] = 0
+                lengths.append(part)
+            total += np.concatenate(lengths)
     return total.tolist()
 
 

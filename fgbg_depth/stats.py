@@ -33,6 +33,14 @@ def add_rgb_histogram(hist: np.ndarray, rgb: np.ndarray) -> None:
     hist += np.asarray(counts, dtype=np.int64).reshape(3, 256)
 
 
+def add_rgbx_histogram(hist: np.ndarray, rgbx: np.ndarray) -> None:
+    """`add_histogram` of the RGB of contiguous uint8 pictures of 4-byte pixels (…×W×4, the fourth
+    byte not counted), counted by Pillow in C over the memory as it lies: one call for them all."""
+    rows = rgbx.size // (rgbx.shape[-2] * 4)
+    counts = Image.frombuffer("RGBX", (rgbx.shape[-2], rows), rgbx, "raw", "RGBX", 0, 1).histogram()
+    hist += np.asarray(counts[:768], dtype=np.int64).reshape(3, 256)
+
+
 def add_binary_mask(hist: np.ndarray, mask: np.ndarray) -> None:
     """`add_histogram` for a mask known to hold only 0 and 255."""
     on = int(np.count_nonzero(mask))

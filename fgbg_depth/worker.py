@@ -44,15 +44,17 @@ class ShardWorker:
         """Composites at the output size, and the depth backend's inputs (None without depth)."""
         t0 = time.perf_counter()
         made = self.compositor.batch(batch)
-        inputs = self.compositor.model_inputs(batch, made, self.backend.input_size) if self.job.with_depth else None
+        inputs = self.compositor.model_inputs(batch, made, self.backend.input_size,
+                                              with_images=not depthmap.reads_masks_only(self.backend)) \
+            if self.job.with_depth else None
         self._clock("compose", t0)
         return made, inputs
 
-    def depth_units(self, images, masks) -> np.ndarray:
-        """uint16 depth at the output size (stages.depthmap)."""
+    def depth_units(self, images, masks, boxes=None) -> np.ndarray:
+        """uint16 depth at the output size (stages.depthmap); `boxes`: each mask is one object in its box."""
         t0 = time.perf_counter()
         job = self.job
-        out = depthmap.depth_units(self.backend, images, masks, job.size, job.depth_scale, job.depth_quantum)
+        out = depthmap.depth_units(self.backend, images, masks, job.size, job.depth_scale, job.depth_quantum, boxes)
         self._clock("depth", t0)
         return out
 
@@ -89,23 +91,41 @@ class ShardWorker:
     def build(self, spec: ShardSpec) -> tuple[pa.Table, dict]:
         """One shard's rows as an Arrow table, and its per-channel sums. Depth for batch i runs in a
         side thread (on the GPU, when there is one) while this thread encodes batch i and composites
-        batch i+1."""
+        batch i+1. A per-sample prior (planar) or no depth runs in this thread, and where no row
+        depends on the others of its batch (one object pasted, too), the rows are made in cut-out
+        order and put back in plan order."""
         job = self.job
         ids = job.plan.split_ids(spec.split)
         batch_size = getattr(self.backend, "batch_size", DEPTH_BATCH) if job.with_depth else DEPTH_BATCH
+        per_sample = not job.with_depth or getattr(self.backend, "per_sample", False)
+        order = None
+        if job.scene.is_default and per_sample:
+            order = [spec.start + p for p in self.compositor.cutout_order(ids[spec.start:spec.stop])]
         pieces: list[Piece] = []
-        with ThreadPoolExecutor(1, thread_name_prefix="depth") as depth_thread:
-            pending = None
+        if per_sample:  # a prior's depth is a little CPU work: a side thread would only contend for the GIL
             for _, start, stop in spec.batches(batch_size):
-                batch = ids[start:stop]
+                batch = ids[start:stop] if order is None else ids[order[start - spec.start:stop - spec.start]]
                 made, inputs = self.compose_batch(batch)
-                depth = depth_thread.submit(self.depth_units, *inputs) if job.with_depth else None
                 piece = self.encode_images(batch, made)
+                if job.with_depth:  # one object: its mask is zero outside its box
+                    boxes = [m.box for m in made] if job.scene.is_default else None
+                    piece = self.encode_depth(piece, self.depth_units(*inputs, boxes))
+                pieces.append(piece)
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="depth") as depth_thread:
+                pending = None
+                for _, start, stop in spec.batches(batch_size):
+                    batch = ids[start:stop]
+                    made, inputs = self.compose_batch(batch)
+                    depth = depth_thread.submit(self.depth_units, *inputs) if job.with_depth else None
+                    piece = self.encode_images(batch, made)
+                    if pending is not None:
+                        pieces.append(self._finish(*pending))
+                    pending = (piece, depth)
                 if pending is not None:
                     pieces.append(self._finish(*pending))
-                pending = (piece, depth)
-            if pending is not None:
-                pieces.append(self._finish(*pending))
+        if order is not None:
+            pieces = [encode.in_plan_order(pieces, [p - spec.start for p in order])]
         return self.table_from(pieces)
 
     def _finish(self, piece: Piece, depth_future) -> Piece:

@@ -35,6 +35,7 @@ def standing_objects(mask: np.ndarray) -> list[tuple[np.ndarray, int]]:
 class PlanarDepth:
     name = "planar"
     input_size = None
+    per_sample = True  # a sample's depth depends on its own mask alone, not on the batch it came in
 
     def __init__(self, horizon: float = 0.4, nearest: float = 1.0):
         if not 0.0 <= horizon < 1.0 or nearest <= 0:
@@ -61,9 +62,11 @@ class PlanarDepth:
                     out[i][where] = ground[foot]
         return out
 
-    def units_from_masks(self, masks: np.ndarray, scale: float, quantum: int) -> np.ndarray:
+    def units_from_masks(self, masks: np.ndarray, scale: float, quantum: int, boxes=None) -> np.ndarray:
         """`predict` at the masks' size turned into stored units (contract.quantize_depth), the same
-        values computed once per row: the ground is one value per row, and each object one value."""
+        values computed once per row: the ground is one value per row, and each object one value.
+        `boxes`, when given, say that each mask is one object lying inside its box (x, y, w, h), as
+        a pasted cut-out's mask is: only there is looked at, and no other object is looked for."""
         n, h, w = masks.shape
         key = (h, float(scale), int(quantum))
         if getattr(self, "_rows", (None,))[0] != key:
@@ -72,8 +75,15 @@ class PlanarDepth:
         out = np.empty((n, h, w), np.uint16)
         out[:] = rows[None, :, None]
         for i in range(n):
-            for where, foot in standing_objects(masks[i]):
-                out[i][where] = rows[foot]
+            if boxes is None:
+                for where, foot in standing_objects(masks[i]):
+                    out[i][where] = rows[foot]
+                continue
+            x, y, bw, bh = boxes[i]
+            on = masks[i, y:y + bh, x:x + bw] > 0
+            lit = np.flatnonzero(on.any(axis=1))
+            if lit.size:
+                out[i, y:y + bh, x:x + bw][on] = rows[y + lit[-1]]
         return out
 
     def describe(self) -> dict:

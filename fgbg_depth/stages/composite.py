@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..blend import CUTOUT_KIND, draw_blend
-from ..compose import paste_image
-from ..plan import place_foreground
+from ..compose import paste_cutout
+from ..plan import place_foreground, place_foregrounds
 from ..scene import Composite, compose_scene, scene_objects
 from .job import Job
 from .pictures import Pictures
@@ -18,6 +18,23 @@ class Compositor:
 
     def __init__(self, job: Job, pictures: Pictures):
         self.job, self.pictures = job, pictures
+        self._boxes: dict[int, tuple[int, int, int, int]] = {}  # output-size boxes cutout_order drew, until used
+
+    def box(self, sample_id: int, res: int) -> tuple[int, int, int, int]:
+        """The own object's box (x, y, w, h) of a default-scene sample in a res×res frame."""
+        fg_id = self.job.plan.decode(int(sample_id))[1]
+        return place_foreground(self.job.plan.seed, int(sample_id), self.pictures.aspect(fg_id)).box(res)
+
+    def cutout_order(self, ids) -> list[int]:
+        """Positions in `ids` ordered by the cut-out each sample pastes (foreground, mirrored, width,
+        height): made in this order, the samples that share a resized cut-out come one after another,
+        and Pictures resizes it once for them. The boxes drawn here are kept for `compose`."""
+        size, aspect = self.job.size, self.pictures.aspect
+        _, fg, flip, _ = self.job.plan.decode(np.asarray(ids, dtype=np.int64))
+        placements = place_foregrounds(self.job.plan.seed, ids, [aspect(f) for f in fg.tolist()])
+        self._boxes.update((int(i), p.box(size)) for i, p in zip(ids, placements))
+        keys = [(f, fl, *self._boxes[int(i)][2:]) for i, f, fl in zip(ids, fg.tolist(), flip.tolist())]
+        return sorted(range(len(keys)), key=keys.__getitem__)
 
     def compose(self, sample_id: int, res: int, with_mask: bool = True) -> Composite:
         """One sample composited at res×res: the picture, its mask (unless not wanted: a device
@@ -25,10 +42,11 @@ class Compositor:
         job, pictures = self.job, self.pictures
         bg_id, fg_id, flip, _ = job.plan.decode(int(sample_id))
         if job.scene.is_default:  # one object pasted as it is: the bytes of every earlier dataset
-            placement = place_foreground(job.plan.seed, int(sample_id), pictures.aspect(fg_id))
-            x, y, w, h = placement.box(res)
-            composite, mask = paste_image(pictures.background_image(bg_id, res),
-                                          pictures.cutout(fg_id, res, bool(flip), w, h), x, y, with_mask)
+            box = self._boxes.pop(int(sample_id), None) if res == job.size else None
+            x, y, w, h = box or self.box(sample_id, res)
+            cutout, opaque = pictures.pasteable(fg_id, res, bool(flip), w, h)
+            composite, mask = paste_cutout(pictures.background_image(bg_id, res), cutout,
+                                           opaque if with_mask else None, x, y, pictures.background(bg_id, res))
             return Composite(composite, mask, (x, y, w, h))
         objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
                                 pictures.aspect, job.scene.objects)
@@ -42,10 +60,12 @@ class Compositor:
         """The samples at the output size, in order."""
         return [self.compose(i, self.job.size) for i in ids]
 
-    def model_inputs(self, ids, made: list[Composite], input_size) -> tuple[np.ndarray, np.ndarray | None]:
+    def model_inputs(self, ids, made: list[Composite], input_size,
+                     with_images: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(composites, masks or None) at a depth backend's input size (None: any size), reusing the
         output-size composites `made` when the sizes agree. Masks go to priors (planar) only: a
-        device model takes none, so its inputs are composited without one."""
+        device model takes none, so its inputs are composited without one. Without images (None in
+        their place) for a prior that reads the masks alone."""
         size = self.job.size
         if input_size is None or tuple(input_size) == (size, size):
             big = made
@@ -53,7 +73,7 @@ class Compositor:
             raise ValueError("depth backends with non-square inputs are not supported")
         else:
             big = [self.compose(i, input_size[0], with_mask=not self.job.runs_model) for i in ids]
-        images = np.stack([b.image for b in big])
+        images = np.stack([b.image for b in big]) if with_images else None
         if any(b.mask is None for b in big):
             return images, None
         # a scene of several objects hands the instance map: the planar prior stands each on its own foot

@@ -23,6 +23,9 @@ class Pictures:
         self._fg_reduced: dict[tuple[int, int, bool], Image.Image] = {}
         self._fg_premultiplied: dict[tuple[int, int, bool], Image.Image] = {}
         self._fg_colours: dict[tuple[int, int, bool], Image.Image] = {}
+        # the last cut-out ready to paste: a shard made in cut-out order (ShardWorker.build) asks for
+        # the same one many times running
+        self._last_pasteable: tuple[tuple, tuple[Image.Image, np.ndarray]] | None = None
 
     # -- backgrounds ----------------------------------------------------------------------------
     def background(self, bg_id: int, res: int) -> np.ndarray:
@@ -69,6 +72,17 @@ class Pictures:
         if (w, h) == mip.size:
             return mip.copy()  # Pillow returns a copy at an unchanged size, without the round trip
         return self.premultiplied_cutout(fg_id, res, flip, w, h).convert("RGBA")
+
+    def pasteable(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> tuple[Image.Image, np.ndarray]:
+        """`cutout` and where it is opaque at all (uint8 h×w, 255 where alpha > 0, else 0), the last
+        pair kept: neither is changed by pasting, so samples in a row that paste the same cut-out at
+        the same size share them."""
+        key = (fg_id, res, flip, w, h)
+        if self._last_pasteable is None or self._last_pasteable[0] != key:
+            cut = self.cutout(fg_id, res, flip, w, h)
+            opaque = (np.asarray(cut.getchannel("A")) > 0).view(np.uint8) * np.uint8(255)
+            self._last_pasteable = (key, (cut, opaque))
+        return self._last_pasteable[1]
 
     def premultiplied_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
         """`cutout` before its colours are divided back by the alpha (RGBa): what motion blur averages."""
