@@ -72,9 +72,11 @@ PLACEMENTS = {"bundled": 20, "photos": 30, "small_photos": 50}  # 2,560 and 6,00
 
 
 def pin_to_one_core() -> int:
-    """Run this process (and what it starts) on one CPU, the first it may use; returns that CPU."""
+    """Run this process (every thread it has, such as the BLAS pool NumPy started on import, and what
+    it starts) on one CPU, the first it may use; returns that CPU."""
     cpu = sorted(os.sched_getaffinity(0))[0]
-    os.sched_setaffinity(0, {cpu})
+    for thread in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(thread), {cpu})
     return cpu
 
 
