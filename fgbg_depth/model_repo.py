@@ -23,15 +23,16 @@ def is_repo_id(name: str) -> bool:
 
 
 def fetch_snapshot(repo_id: str, revision: str | None, allow_patterns: list[str], what: str, fetch_ahead: str,
-                   local_only: bool = False) -> tuple[Path, str | None]:
-    """(folder, commit sha or None) of a model repository's files matching `allow_patterns`,
-    downloaded unless cached (only the cache with `local_only`). `what` names the model in messages
-    ("depth model 'x/y'"); `fetch_ahead` ends them with how to get it where the Hub can't be reached."""
+                   local_only: bool = False, repo_type: str = "model") -> tuple[Path, str | None]:
+    """(folder, commit sha or None) of a repository's files matching `allow_patterns` (a model's, or
+    a dataset's with `repo_type`), downloaded unless cached (only the cache with `local_only`). `what`
+    names it in messages ("depth model 'x/y'"); `fetch_ahead` ends them with how to get it where the
+    Hub can't be reached."""
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
     try:
-        path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns,
+        path = Path(snapshot_download(repo_id, repo_type=repo_type, revision=revision, allow_patterns=allow_patterns,
                                       local_files_only=local_only))
     except GatedRepoError:
         raise FgBgError(f"{what} is gated: accept its conditions on its Hub page, then log in "

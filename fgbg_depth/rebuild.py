@@ -19,6 +19,7 @@ from .contract import FORMAT_VERSION, read_card_metadata, state_path
 from .errors import FgBgError
 from .finalize import versions
 from .generate import GenerateOptions, generate
+from .model_repo import fetch_snapshot
 from .scene import SceneOptions
 
 SOURCE_ROLES = ("backgrounds", "foregrounds")
@@ -30,23 +31,10 @@ def fetch_published(source: str, revision: str | None) -> Path:
     folder = Path(source).expanduser()
     if folder.is_dir():
         return folder
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-    try:
-        return Path(snapshot_download(source, repo_type="dataset", revision=revision,
-                                      allow_patterns=["README.md", "sources/*"]))
-    except RepositoryNotFoundError:
-        raise FgBgError(f"dataset '{source}' not found on the Hub (or it is private: log in with `hf auth login` "
-                        "or set HF_TOKEN)") from None
-    except RevisionNotFoundError:
-        raise FgBgError(f"dataset '{source}' has no revision '{revision}'") from None
-    except LocalEntryNotFoundError:
-        raise FgBgError(f"dataset '{source}' is not in the local Hugging Face cache and the Hub cannot be reached; "
-                        f"run once where it can (`hf download {source} --repo-type dataset`)") from None
-    except HfHubHTTPError as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        raise FgBgError(f"the Hub answered HTTP {status} while fetching '{source}'; try again later") from None
+    path, _ = fetch_snapshot(source, revision, ["README.md", "sources/*"], f"dataset '{source}'",
+                             f"run once where it can (`hf download {source} --repo-type dataset`)",
+                             repo_type="dataset")
+    return path
 
 
 def read_recipe(folder: Path, source: str) -> dict:

@@ -119,6 +119,17 @@ def test_push_then_rebuild_from_the_hub_gives_the_same_shards(classed, hub, tmp_
         "dataset_info"][0]["features"]  # the same classes, in the same order
 
 
+def test_a_dataset_that_cannot_be_had_is_one_line(hub, tmp_path):
+    env = hub_env(hub, tmp_path)
+    res = run_cli("rebuild", "user/nothing-here", "--out", tmp_path / "o", env=env)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "dataset 'user/nothing-here' not found on the Hub" in res.stderr.strip().splitlines()[-1]
+    res = run_cli("rebuild", "user/nothing-here", "--out", tmp_path / "o", env={**env, "HF_HUB_OFFLINE": "1"})
+    line = res.stderr.strip().splitlines()[-1]
+    assert res.returncode != 0 and "not in the local Hugging Face cache" in line and "hf download" in line
+    assert not (tmp_path / "o").exists()
+
+
 def _edit_card(folder: Path, change) -> None:
     text = (folder / "README.md").read_text()
     _, head, body = text.split("---", 2)
