@@ -64,6 +64,7 @@ def test_split_sizes_and_stats_agree(prepared, cli_out):
     assert json.loads(info.description)["channel_stats"] == saved["channel_stats"]
 
 
+@pytest.mark.slow
 def test_streaming_builder_yields_same_first_rows(prepared):
     builder = FgBgDepth(depth="planar", **ARGS)
     stream = builder.as_streaming_dataset(split="train")

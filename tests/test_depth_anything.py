@@ -115,6 +115,7 @@ def test_bfloat16_is_close(metric_backend):
     assert rel_error(low.predict(reference_image()), ref) < 0.05
 
 
+@pytest.mark.slow
 def test_units_on_the_device_equal_units_from_metres(metric_backend):
     from fgbg_depth.contract import depth_quantum_for, depth_scale_for, quantize_depth
     from fgbg_depth.stages.depthmap import resize_depth

@@ -252,6 +252,7 @@ def test_load_stats_from_hub_private_repo_needs_token(hub, hub_out, tmp_path):
     assert "not found" in anonymous["error"] and "HF_TOKEN" in anonymous["error"]
 
 
+@pytest.mark.slow
 def test_push_to_a_branch(hub, hub_out, tmp_path):
     env = hub_env(hub, tmp_path)
     res = push(hub_out, env, "--revision", "v2", repo="user/branched")

@@ -370,6 +370,7 @@ def test_offline_rerun_from_the_cache_gives_the_same_files(hub, tmp_path):
     assert [r["files"] for r in unreachable] == [r["files"] for r in online[:2]]
 
 
+@pytest.mark.slow
 def test_offline_after_hf_download(hub, tmp_path):
     """`hf download` (snapshot_download) ahead is enough: its listing and files serve the same sample."""
     home = tmp_path / "hf"

@@ -174,6 +174,7 @@ def test_the_depth_actor_takes_the_drivers_batch_size_from_the_job(tmp_path, sma
     assert "does not divide" in _DepthActor(with_batch, 128).error
 
 
+@pytest.mark.slow
 def test_ray_driver_refuses_a_half_width_weights_file_before_starting_ray(tmp_path, small_inputs):
     pytest.importorskip("keras")
     import numpy as np
@@ -278,6 +279,7 @@ def test_a_bad_depth_batch_is_refused_before_ray_starts(tmp_path, small_inputs, 
     assert not {p for p in _ray_processes() - before if _alive(p)}
 
 
+@pytest.mark.slow
 def test_private_ray_requires_the_auth_token_as_ray_init_would():
     """Its GCS and raylet listen on every interface: they must run in token mode, as a cluster
     started by plain ray.init does."""

@@ -53,6 +53,7 @@ def readme_training_example() -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_readme_training_example_runs(sample_out, monkeypatch):
     """The README's PyTorch loop, run as written on a generated dataset."""
     pytest.importorskip("torch")
