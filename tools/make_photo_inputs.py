@@ -42,7 +42,8 @@ FOREGROUNDS = [("astronaut", 140, 20, 220, 260, "ellipse"), ("coffee", 200, 90, 
                ("chelsea", 150, 120, 140, 170, "star"), ("retina", 100, 650, 380, 300, "capsule")]
 
 
-def _load(name: str) -> Image.Image:
+def load_photo(name: str) -> Image.Image:
+    """One of scikit-image's sample photographs, as RGB."""
     from skimage import data
     arr = getattr(data, name)()
     return Image.fromarray(arr if arr.ndim == 3 else np.stack([arr] * 3, -1)).convert("RGB")
@@ -70,8 +71,23 @@ def shape_alpha(kind: str, w: int, h: int, seed: int) -> np.ndarray:
     return np.asarray(alpha)
 
 
+def write_licence(root: Path, title: str, script: str, sources: dict, backgrounds: list, foregrounds: list) -> None:
+    """root/LICENSE.md: each photograph's credit and licence, and the files made from it (an entry of
+    `backgrounds` or `foregrounds` names its photograph first)."""
+    lines = [f"# {title}", "",
+             f"Made by `tools/{script}` from the sample photographs that scikit-image ships",
+             "(`skimage.data`), whose licences its documentation states as follows. The crops, the alpha",
+             "shapes and this folder are released under CC0 as well.", "",
+             "| photograph (`skimage.data`) | by | licence | used in |", "| --- | --- | --- | --- |"]
+    for name, (credit, licence) in sources.items():
+        used = [f"bg{i:02d}" for i, b in enumerate(backgrounds) if b[0] == name]
+        used += [f"fg{i:02d}" for i, f in enumerate(foregrounds) if f[0] == name]
+        lines.append(f"| `{name}` | {credit} | {licence} | {', '.join(used)} |")
+    (root / "LICENSE.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
-    photos = {name: _load(name) for name in SOURCES}
+    photos = {name: load_photo(name) for name in SOURCES}
     (ROOT / "backgrounds").mkdir(parents=True, exist_ok=True)
     (ROOT / "foregrounds").mkdir(parents=True, exist_ok=True)
     for i, (name, left, top, side) in enumerate(BACKGROUNDS):
@@ -82,16 +98,7 @@ def main() -> None:
         rgb = np.asarray(photos[name].crop((left, top, left + w, top + h)))
         rgba = np.dstack([rgb, shape_alpha(kind, w, h, seed=i)])
         Image.fromarray(rgba, "RGBA").save(ROOT / "foregrounds" / f"fg{i:02d}_{name}_{kind}.png", optimize=True)
-    lines = ["# Photo-like benchmark inputs", "",
-             "Made by `tools/make_photo_inputs.py` from the sample photographs that scikit-image ships",
-             "(`skimage.data`), whose licences its documentation states as follows. The crops, the alpha",
-             "shapes and this folder are released under CC0 as well.", "",
-             "| photograph (`skimage.data`) | by | licence | used in |", "| --- | --- | --- | --- |"]
-    for name, (credit, licence) in SOURCES.items():
-        used = [f"bg{i:02d}" for i, b in enumerate(BACKGROUNDS) if b[0] == name]
-        used += [f"fg{i:02d}" for i, f in enumerate(FOREGROUNDS) if f[0] == name]
-        lines.append(f"| `{name}` | {credit} | {licence} | {', '.join(used)} |")
-    (ROOT / "LICENSE.md").write_text("\n".join(lines) + "\n")
+    write_licence(ROOT, "Photo-like benchmark inputs", "make_photo_inputs.py", SOURCES, BACKGROUNDS, FOREGROUNDS)
     print(f"wrote {len(BACKGROUNDS)} backgrounds and {len(FOREGROUNDS)} cut-outs to {ROOT}")
 
 

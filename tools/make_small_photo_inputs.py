@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from make_photo_inputs import load_photo, write_licence  # tools/ is on the path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1] / "bench" / "small_photos"
 BACKGROUND_SIDE = 224
 CUTOUT_SIDE = 200  # the longer side of every cut-out
@@ -47,12 +49,6 @@ PEOPLE = [("astronaut", 100, 0, 300, 330, (-0.17, 0.27, 0.5, 0.28, 0.45)),
           ("camera", 0, 50, 420, 462, (0.0, 0.18, 0.29, 0.17, 0.3))]
 
 
-def _load(name: str) -> Image.Image:
-    from skimage import data
-    arr = getattr(data, name)()
-    return Image.fromarray(arr if arr.ndim == 3 else np.stack([arr] * 3, -1)).convert("RGB")
-
-
 def person_alpha(w: int, h: int, bust: tuple[float, float, float, float, float]) -> np.ndarray:
     """A soft-edged bust in a w×h frame (values 0..255): a head ellipse on a torso that widens from
     the neck to the frame's bottom edge, edges ramped over about 3 px."""
@@ -68,7 +64,7 @@ def person_alpha(w: int, h: int, bust: tuple[float, float, float, float, float])
 
 
 def main() -> None:
-    photos = {name: _load(name) for name in SOURCES}
+    photos = {name: load_photo(name) for name in SOURCES}
     for sub in ("backgrounds", "foregrounds"):
         (ROOT / sub).mkdir(parents=True, exist_ok=True)
     for i, (name, left, top, side) in enumerate(BACKGROUNDS):
@@ -83,16 +79,8 @@ def main() -> None:
         rgb = np.where(alpha[..., None] > 0, rgb, 0).astype(np.uint8)  # hidden colours as a matting tool leaves them
         Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(ROOT / "foregrounds" / f"fg{i:02d}_{name}_person.png",
                                                               optimize=True)
-    lines = ["# Small real-photo benchmark inputs", "",
-             "Made by `tools/make_small_photo_inputs.py` from the sample photographs that scikit-image ships",
-             "(`skimage.data`), whose licences its documentation states as follows. The crops, the alpha",
-             "shapes and this folder are released under CC0 as well.", "",
-             "| photograph (`skimage.data`) | by | licence | used in |", "| --- | --- | --- | --- |"]
-    for name, (credit, licence) in SOURCES.items():
-        used = [f"bg{i:02d}" for i, b in enumerate(BACKGROUNDS) if b[0] == name]
-        used += [f"fg{i:02d}" for i, f in enumerate(PEOPLE) if f[0] == name]
-        lines.append(f"| `{name}` | {credit} | {licence} | {', '.join(used)} |")
-    (ROOT / "LICENSE.md").write_text("\n".join(lines) + "\n")
+    write_licence(ROOT, "Small real-photo benchmark inputs", "make_small_photo_inputs.py", SOURCES, BACKGROUNDS,
+                  PEOPLE)
     print(f"wrote {len(BACKGROUNDS)} backgrounds and {len(PEOPLE)} cut-outs to {ROOT}")
 
 
