@@ -95,10 +95,10 @@ class Layer:
         return self.colour.getchannel(3) if self.weight is None else self.weight
 
 
-# which cut-out each mode starts from (stages.composite.Compositor.compose makes it): as the default path resizes it
-# (straight RGBA), with its colours carried past the silhouette (RGBX, alpha the fourth band), or
-# premultiplied (RGBa, Pillow's resize before it divides the colours back)
-CUTOUT_KIND = {"none": "straight", "gaussian": "bled", "poisson": "bled", "motion": "premultiplied"}
+# which cut-out each mode starts from (stages.composite.Compositor.compose makes it): premultiplied (RGBa,
+# as the default path pastes it), or with its colours carried past the silhouette (RGBX, alpha the
+# fourth band)
+CUTOUT_KIND = {"none": "premultiplied", "gaussian": "bled", "poisson": "bled", "motion": "premultiplied"}
 
 
 def apply_blend(blend: Blend, cut: Image.Image, x: int, y: int, canvas: Image.Image, scale: float) -> Layer:

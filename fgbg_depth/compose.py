@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-RESAMPLE = Image.Resampling.LANCZOS
-# Each sample's cut-out is reduced from its mip level (at most the frame size), by less than 2× in
-# most cases: bilinear (Pillow's is antialiased) is as sharp there as Lanczos and twice as fast.
-SAMPLE_RESAMPLE = Image.Resampling.BILINEAR
+RESAMPLE = Image.Resampling.LANCZOS  # once per background and cut-out: each sample's resize is resample.py's
+# The version of what a sample's pixels are made by, in every run's recipe (scene.SceneOptions.versions):
+# 1 resized each cut-out with Pillow and pasted straight colours; 2 resizes it with resample.py and
+# pastes it premultiplied (the over operator, no colour divided back by its alpha). A folder written
+# by another version has another fingerprint, so it is never finished with mixed bytes.
+COMPOSE_VERSION = 2
 
 
 def fit_background(im: Image.Image, size: int) -> np.ndarray:
@@ -30,44 +32,28 @@ def reduce_foreground(fg: Image.Image, res: int, flip: bool) -> Image.Image:
     return im
 
 
-def resize_foreground(fg: Image.Image, w: int, h: int) -> np.ndarray:
-    """The RGBA cut-out at w×h (Pillow resizes RGBA with premultiplied alpha: no dark fringes)."""
-    return np.asarray(fg.resize((w, h), SAMPLE_RESAMPLE), dtype=np.uint8)
-
-
-def paste(bg: np.ndarray, fg_rgba: np.ndarray, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha-blend fg_rgba onto a copy of bg at (x, y).
-
-    Returns the composite (uint8 H×W×3) and the mask (uint8 H×W, 255 where alpha > 0, else 0).
-    Integer arithmetic with rounding, so the result is the same on every machine.
-    """
-    h, w = fg_rgba.shape[:2]
+def paste(bg: np.ndarray, cutout: np.ndarray, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
+    """The premultiplied cut-out (uint8 h×w×4: colour·alpha, alpha) over a copy of bg at (x, y), in
+    plain integer arithmetic: frame·(255 − alpha)/255 rounded to the nearest, plus the colour. With the
+    mask (uint8 H×W, 255 where alpha > 0, else 0). The definition `paste_cutout` is held to."""
+    h, w = cutout.shape[:2]
     out = bg.copy()
-    # 255 · 255 + 127 fits in 16 bits, so uint16 holds every intermediate exactly
     region = out[y:y + h, x:x + w].astype(np.uint16)
-    alpha = fg_rgba[..., 3:4].astype(np.uint16)
-    blended = (fg_rgba[..., :3] * alpha + region * (255 - alpha) + 127) // 255
-    out[y:y + h, x:x + w] = blended.astype(np.uint8)
+    alpha = cutout[..., 3:4].astype(np.uint16)
+    out[y:y + h, x:x + w] = ((region * (255 - alpha) + 127) // 255 + cutout[..., :3]).astype(np.uint8)
     mask = np.zeros(bg.shape[:2], dtype=np.uint8)
-    mask[y:y + h, x:x + w] = np.where(fg_rgba[..., 3] > 0, 255, 0).astype(np.uint8)
+    mask[y:y + h, x:x + w] = np.where(cutout[..., 3] > 0, 255, 0).astype(np.uint8)
     return out, mask
-
-
-def paste_image(background: Image.Image, cutout: Image.Image, x: int, y: int,
-                with_mask: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """`paste` done by Pillow in C: the same bytes (Pillow's blend rounds (fg·a + bg·(255 − a)) / 255
-    to the nearest integer as `paste` does; a test checks all 256³ inputs) at a fraction of the
-    time. `background` (RGB) is left as it was. The mask is None unless asked for."""
-    opaque = (np.asarray(cutout.getchannel("A")) > 0).view(np.uint8) * np.uint8(255) if with_mask else None
-    return paste_cutout(background, cutout, opaque, x, y)
 
 
 def paste_cutout(background: Image.Image, cutout: Image.Image, opaque: np.ndarray | None, x: int, y: int,
                  background_pixels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """`paste_image` with the cut-out's own mask given (uint8, 255 where its alpha > 0, else 0), or
-    None for no mask: a cut-out pasted many times has it made once. The cut-out must lie inside
-    the frame. Pillow pastes onto the box's part of the background only, and only that part comes
-    back from Pillow into the copy of `background_pixels` (the background as an array, if given)."""
+    """`paste` done by Pillow in C (an RGBa cut-out pasted through itself is its over operator, with
+    the same rounding: tests/test_hot_path.py checks every input), with the cut-out's own mask given
+    (uint8, 255 where its alpha > 0, else 0), or None for no mask: a cut-out pasted many times has it
+    made once. The cut-out must lie inside the frame. Pillow pastes onto the box's part of the
+    background only, and only that part comes back from Pillow into the copy of `background_pixels`
+    (the background as an array, if given)."""
     w, h = cutout.size
     if background_pixels is None:
         background_pixels = np.asarray(background)

@@ -104,9 +104,11 @@ def versions() -> dict:
     import PIL
     import pyarrow
     import simplejpeg
+
+    from .resample import describe
     return {"fgbg_depth": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "pillow": PIL.__version__, "pyarrow": pyarrow.__version__, "simplejpeg": simplejpeg.__version__,
-            "zlib": zlib.ZLIB_RUNTIME_VERSION}
+            "zlib": zlib.ZLIB_RUNTIME_VERSION, "resize": describe()}
 
 
 def finalize(out: Path, opts, job, inputs, results: list[dict], depth_info: dict, note: str | None,

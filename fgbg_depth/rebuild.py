@@ -52,11 +52,11 @@ def read_recipe(folder: Path, source: str) -> dict:
         raise FgBgError(f"'{source}' was made in shard format {recipe.get('format_version')}; this fgbg-depth "
                         f"writes format {FORMAT_VERSION}: install the fgbg-depth {made['versions'].get('fgbg_depth')} "
                         "that made it")
-    scene = SceneOptions.from_recipe(recipe)
-    if scene.versions() != {k: recipe[k] for k in ("blend_version",) if k in recipe}:
-        raise FgBgError(f"'{source}' was made with blend versions {recipe.get('blend_version')}; this fgbg-depth "
-                        f"has {scene.versions().get('blend_version')}: install the fgbg-depth "
-                        f"{made['versions'].get('fgbg_depth')} that made it")
+    here = SceneOptions.from_recipe(recipe).versions()
+    for key, what in (("compose_version", "compositing version"), ("blend_version", "blend versions")):
+        if here.get(key) != recipe.get(key, 1 if key == "compose_version" else None):  # version 1 wrote none
+            raise FgBgError(f"'{source}' was made with {what} {recipe.get(key, 1)}; this fgbg-depth has "
+                            f"{here.get(key)}: install the fgbg-depth {made['versions'].get('fgbg_depth')} that made it")
     return made
 
 

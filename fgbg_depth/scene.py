@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from .blend import BLEND_VERSION, MODES, Blend, apply_blend, check_blend
+from .compose import COMPOSE_VERSION
 from .errors import FgBgError
 from .plan import Placement, place_foreground, place_with
 
@@ -54,11 +55,12 @@ class SceneOptions:
                 if v != getattr(SceneOptions(), k)}
 
     def versions(self) -> dict:
-        """The versions of the blend code these options run (blend.BLEND_VERSION), for the recipe:
-        a folder an earlier version wrote then has another fingerprint, and resuming it is refused."""
+        """The versions of the code that makes these options' pixels, for the recipe: compositing's
+        (compose.COMPOSE_VERSION) always, and each blend's that has one (blend.BLEND_VERSION). A
+        folder an earlier version wrote then has another fingerprint, and resuming it is refused."""
         modes = MODES if self.blend == "mixed" else (self.blend,)
         versions = {m: BLEND_VERSION[m] for m in modes if m in BLEND_VERSION}
-        return {"blend_version": versions} if versions else {}
+        return {"compose_version": COMPOSE_VERSION, **({"blend_version": versions} if versions else {})}
 
     @classmethod
     def from_recipe(cls, recorded: dict) -> SceneOptions:

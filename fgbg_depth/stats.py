@@ -27,12 +27,6 @@ def add_histogram(hist: np.ndarray, arr: np.ndarray, weight: int = 1) -> None:
         hist[c] += weight * np.bincount(plane.ravel(), minlength=256)
 
 
-def add_rgb_histogram(hist: np.ndarray, rgb: np.ndarray) -> None:
-    """`add_histogram` for a contiguous uint8 H×W×3 image, counted by Pillow in C (the same counts)."""
-    counts = Image.frombuffer("RGB", (rgb.shape[1], rgb.shape[0]), np.ascontiguousarray(rgb), "raw", "RGB", 0, 1).histogram()
-    hist += np.asarray(counts, dtype=np.int64).reshape(3, 256)
-
-
 def add_rgbx_histogram(hist: np.ndarray, rgbx: np.ndarray) -> None:
     """`add_histogram` of the RGB of contiguous uint8 pictures of 4-byte pixels (…×W×4, the fourth
     byte not counted), counted by Pillow in C over the memory as it lies: one call for them all."""

@@ -155,6 +155,7 @@ def test_a_changed_library_version_is_named_not_hidden(classed, tmp_path):
 @pytest.mark.parametrize("change, needle", [
     (lambda m: m.pop("fgbg_depth"), "has no recipe"),
     (lambda m: m["fgbg_depth"]["recipe"].update(format_version=99), "shard format 99"),
+    (lambda m: m["fgbg_depth"]["recipe"].pop("compose_version"), "compositing version 1; this fgbg-depth has 2"),
     (lambda m: m["fgbg_depth"]["recipe"].update(depth="nonesuch-plugin"), "plug-in 'nonesuch-plugin', which is not"),
     (lambda m: m["fgbg_depth"]["recipe"].update(depth="depth-anything",
                                                 depth_model={"model": "owner/gone", "revision": "0" * 40}),

@@ -15,7 +15,8 @@ from PIL import Image
 from conftest import run_cli
 from fgbg_depth import load_stats, read_card_metadata
 from fgbg_depth.assets import default_foregrounds, open_foreground
-from fgbg_depth.compose import SAMPLE_RESAMPLE, reduce_foreground
+from fgbg_depth.compose import reduce_foreground
+from fgbg_depth.resample import resize_bands
 
 COLUMNS = ["fg_bg", "bg", "mask", "depth", "sample_id", "bg_id", "fg_id", "bg_name", "fg_name", "flipped",
            "placement", "x", "y", "w", "h", "scale"]
@@ -56,10 +57,10 @@ def test_masks_are_binary_and_match_pasted_alpha(sample_out):
         assert set(np.unique(mask)) <= {0, 255}
         cut = open_foreground(os.path.join(default_foregrounds(), fgs[row["fg_id"]]))
         assert row["fg_name"] == fgs[row["fg_id"]]
-        alpha = reduce_foreground(cut, 64, bool(row["flipped"])).getchannel("A")
+        alpha = np.asarray(reduce_foreground(cut, 64, bool(row["flipped"])).getchannel("A"))[..., None]
         expected = np.zeros_like(mask)
         x, y, w, h = row["x"], row["y"], row["w"], row["h"]
-        expected[y:y + h, x:x + w] = np.where(np.asarray(alpha.resize((w, h), SAMPLE_RESAMPLE)) > 0, 255, 0)
+        expected[y:y + h, x:x + w] = np.where(resize_bands(alpha, w, h)[..., 0] > 0, 255, 0)
         assert np.array_equal(mask, expected)
         assert row["scale"] == pytest.approx(w * h / 64 ** 2, rel=1e-6)
         depth = np.asarray(Image.open(io.BytesIO(row["depth"]["bytes"])))

@@ -7,36 +7,54 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from fgbg_depth import stats
-from fgbg_depth.compose import SAMPLE_RESAMPLE, paste, paste_image
+from fgbg_depth.compose import paste, paste_cutout
+from fgbg_depth.resample import resize_bands
 from test_generate import shard_hashes
 
 PHOTOS = ROOT / "bench" / "photos"
-# written by the code before the hot path was made faster (Pillow 13.0.0, simplejpeg 1.9.0, pyarrow 26.0.1)
-PINNED_PHOTOS = {"test-00000-of-00001.parquet": "16ceb8a829666c79b8c096a3a0f6c20a4982500efe2b83d6588438b5c209889a",
-                 "train-00000-of-00002.parquet": "c49cf64b9b702ee81a446a57064b4efc718d24f6d193f6eda2e553b153669b5a",
-                 "train-00001-of-00002.parquet": "adf62f09189e09d5cb9a553304961b6f8d6cce67fd3ca23cc809038c07295c43"}
+# written by compositing version 2 (compose.COMPOSE_VERSION; Pillow 13.0.0, simplejpeg 1.9.0, pyarrow 26.0.1,
+# cykooz-resizer 4.0.1); the hot path may get faster, never different, unless that version moves
+PINNED_PHOTOS = {"test-00000-of-00001.parquet": "dabee8b729ada0a65369c409ad7d5cb87b810552749e75ff96d50e3978223795",
+                 "train-00000-of-00002.parquet": "7f07b8b984b73f172d1f1959579fd54c5f207272803d0d334ed051cc03a47b1a",
+                 "train-00001-of-00002.parquet": "1f81cac0494b97d7f8bbbcd080a09fde8cf354a277b514a9df5338f330c7a16d"}
 
 
 @pytest.mark.slow
-def test_photo_inputs_write_the_pinned_bytes(tmp_path):
+@pytest.mark.parametrize("resizer", ["wheel", "numpy"])
+def test_photo_inputs_write_the_pinned_bytes(tmp_path, resizer):
+    """The same bytes whether fast_image_resize's wheel resizes or, where it has none, the NumPy form."""
+    env = {}
+    if resizer == "numpy":  # as on a platform without the wheel: importing it fails
+        (tmp_path / "no-wheel").mkdir()
+        (tmp_path / "no-wheel" / "cykooz_resizer.py").write_text("raise ImportError('no wheel here')\n")
+        env["PYTHONPATH"] = str(tmp_path / "no-wheel")
     out = tmp_path / "out"
     res = run_cli("generate", "--out", out, "--backgrounds", PHOTOS / "backgrounds", "--foregrounds",
                   PHOTOS / "foregrounds", "--placements", "1", "--size", "96", "--depth", "planar",
-                  "--shard-rows", "80", "--workers", "2", "--quiet")
+                  "--shard-rows", "80", "--workers", "2", "--quiet", env=env)
     assert res.returncode == 0, res.stderr
+    card = (out / "README.md").read_text()
+    assert ("cykooz-resizer" in card) == (resizer == "wheel")  # the card names what resized
     assert shard_hashes(out) == PINNED_PHOTOS
     assert run_cli("verify", out).returncode == 0
 
 
+def _pillow_paste(background: np.ndarray, cutout: np.ndarray, x: int, y: int, with_mask: bool = True):
+    cut = Image.frombytes("RGBa", cutout.shape[1::-1], cutout.tobytes())
+    opaque = np.where(cutout[..., 3] > 0, 255, 0).astype(np.uint8) if with_mask else None
+    return paste_cutout(Image.fromarray(background, "RGB"), cut, opaque, x, y)
+
+
 def test_pillows_paste_rounds_exactly_as_ours_for_every_input():
-    """Every (object value, background value, alpha): 256³ cases in one 256 × 65536 picture."""
+    """Every (premultiplied colour ≤ alpha, background value, alpha): 256³ cases in one 256 × 65536
+    picture (colours above their alpha, which no premultiplied cut-out has, clipped to it)."""
     alpha = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 65536, axis=1)
-    fg = np.tile(np.repeat(np.arange(256, dtype=np.uint8), 256), (256, 1))
+    fg = np.minimum(np.tile(np.repeat(np.arange(256, dtype=np.uint8), 256), (256, 1)), alpha)
     bg = np.tile(np.tile(np.arange(256, dtype=np.uint8), 256), (256, 1))
-    cutout = np.dstack([fg, 255 - fg, fg, alpha])
+    cutout = np.dstack([fg, alpha - fg, fg, alpha])
     background = np.dstack([bg, bg, 255 - bg])
     ours, mask = paste(background, cutout, 0, 0)
-    pillow, pillow_mask = paste_image(Image.fromarray(background, "RGB"), Image.fromarray(cutout, "RGBA"), 0, 0)
+    pillow, pillow_mask = _pillow_paste(background, cutout, 0, 0)
     assert np.array_equal(pillow, ours) and np.array_equal(pillow_mask, mask)
 
 
@@ -44,13 +62,18 @@ def test_placed_off_the_corner_too():
     rng = np.random.default_rng(0)
     background = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     cutout = rng.integers(0, 256, (13, 17, 4), dtype=np.uint8)
+    cutout[..., :3] = np.minimum(cutout[..., :3], cutout[..., 3:])
     ours, mask = paste(background, cutout, 30, 21)
-    pillow, pillow_mask = paste_image(Image.fromarray(background), Image.fromarray(cutout, "RGBA"), 30, 21)
+    pillow, pillow_mask = _pillow_paste(background, cutout, 30, 21)
     assert np.array_equal(pillow, ours) and np.array_equal(pillow_mask, mask)
-    assert paste_image(Image.fromarray(background), Image.fromarray(cutout, "RGBA"), 30, 21, with_mask=False)[1] is None
+    assert _pillow_paste(background, cutout, 30, 21, with_mask=False)[1] is None
+    assert np.array_equal(_pillow_paste(background, cutout, 30, 21, with_mask=False)[0], ours)
 
 
-def test_the_cached_premultiplied_resize_is_pillows_resize(tmp_path):
+def test_the_cached_premultiplied_resize_is_the_plain_one(tmp_path):
+    """Pictures keeps each cut-out's premultiplied mip level and resizes it per sample: the same
+    pixels as premultiplying and resizing it afresh (resample.py's NumPy form, so this holds the
+    wheel to the definition on real cut-outs too)."""
     from fgbg_depth.generate import GenerateOptions, prepare
     from fgbg_depth.stages.pictures import Pictures
     job = prepare(GenerateOptions(out=str(tmp_path), backgrounds=str(PHOTOS / "backgrounds"),
@@ -58,9 +81,12 @@ def test_the_cached_premultiplied_resize_is_pillows_resize(tmp_path):
     pictures = Pictures(job.backgrounds, job.foregrounds, job.size)
     for fg_id in range(4):
         mip = pictures.foreground_for(fg_id, 160, True)
-        for w, h in ((37, 53), (mip.width, mip.height), (mip.width - 1, mip.height), (5, 5)):
-            want = mip.resize((w, h), SAMPLE_RESAMPLE)
-            assert np.array_equal(np.asarray(pictures.cutout(fg_id, 160, True, w, h)), np.asarray(want)), (w, h)
+        for w, h in ((37, 53), (mip.width, mip.height), (mip.width - 1, mip.height), (5, 5), (150, 158)):
+            want = resize_bands(np.asarray(mip.convert("RGBa")), w, h)
+            got = pictures.premultiplied_cutout(fg_id, 160, True, w, h)
+            assert got.mode == "RGBa" and np.array_equal(np.asarray(got), want), (w, h)
+            cut, opaque = pictures.pasteable(fg_id, 160, True, w, h)
+            assert np.array_equal(np.asarray(cut), want) and np.array_equal(opaque > 0, want[..., 3] > 0)
 
 
 def test_planar_units_from_masks_equal_quantised_predictions():
@@ -83,10 +109,11 @@ def test_planar_units_from_masks_equal_quantised_predictions():
 
 def test_fast_sums_equal_plain_ones():
     rng = np.random.default_rng(3)
-    rgb = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+    rgbx = rng.integers(0, 256, (5, 31, 47, 4), dtype=np.uint8)
     a, b = np.zeros((3, 256), np.int64), np.zeros((3, 256), np.int64)
-    stats.add_histogram(a, rgb)
-    stats.add_rgb_histogram(b, rgb)
+    for picture in rgbx:
+        stats.add_histogram(a, picture[..., :3])
+    stats.add_rgbx_histogram(b, rgbx)
     assert np.array_equal(a, b)
     for side in (160, 1500):  # float64 sums below the exact limit, int64 above it
         depth = rng.integers(0, 65536, (side, side), dtype=np.uint16)
@@ -136,18 +163,3 @@ def test_pillows_clipped_paste_and_coverage_equal_paste_patch():
         got.paste(layer, (x, y), layer)
         got_coverage.paste(255, (x, y, x + w, y + h), layer.getchannel("A"))
         assert np.array_equal(np.asarray(got), want) and np.array_equal(np.asarray(got_coverage), want_coverage)
-
-
-def test_one_rgbx_resize_is_the_rgb_and_the_alpha_resized_apart():
-    """Pictures.scene_cutout resizes bled colours and alpha as one RGBX picture: Pillow resizes its
-    bands on their own (no premultiplying), with the weights of RGB and of L."""
-    from fgbg_depth.compose import SAMPLE_RESAMPLE
-    rng = np.random.default_rng(5)
-    for _ in range(60):
-        h, w = (int(v) for v in rng.integers(2, 90, 2))
-        rgb = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
-        alpha = Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8), "L")
-        size = tuple(int(v) for v in rng.integers(1, 120, 2))
-        got = np.asarray(Image.merge("RGBX", (*rgb.split(), alpha)).resize(size, SAMPLE_RESAMPLE))
-        assert np.array_equal(got[..., :3], np.asarray(rgb.resize(size, SAMPLE_RESAMPLE)))
-        assert np.array_equal(got[..., 3], np.asarray(alpha.resize(size, SAMPLE_RESAMPLE)))

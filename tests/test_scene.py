@@ -16,20 +16,22 @@ from fgbg_depth.assets import default_foregrounds, open_foreground
 from fgbg_depth.blend import MODES, draw_blend, feather, motion_blur, motion_offsets, poisson_recolour, solve_poisson
 from fgbg_depth.compose import bleed_colours
 from fgbg_depth.codecs import decode_jpeg
-from fgbg_depth.compose import reduce_foreground, resize_foreground
+from fgbg_depth.compose import reduce_foreground
+from fgbg_depth.resample import Resampler
 from test_generate import shard_hashes
 
-# What the code wrote before these options existed, for the library builds below (a new Pillow,
-# simplejpeg/libjpeg-turbo, zlib or pyarrow build may change them: then check the change is theirs).
+# What the default options write, as of compositing version 2 (compose.COMPOSE_VERSION: cut-outs resized
+# by resample.py, pasted premultiplied), for the library builds below (a new Pillow, simplejpeg/
+# libjpeg-turbo, zlib, pyarrow or cykooz-resizer build may change them: then check the change is theirs).
 PINNED = {
-    "bundled-planar": {"test-00000-of-00001.parquet": "e79c5196febbdd3b20a629845f02d38cd9577578fdc48af45888da5f4808e4f1",
-                       "train-00000-of-00002.parquet": "d4b540dd5310d0e74c793b41cab3dea4cd0e141747202f022e44c25d632aedab",
-                       "train-00001-of-00002.parquet": "73485cd511fb26b4a290cd434f402e7cc9b21230042b310958f6c6f5727010c8"},
-    "written-none": {"test-00000-of-00001.parquet": "09c7a5cf6002c93c89a450427210cf26b7fced38c086a744793133d0089e9432",
-                     "train-00000-of-00002.parquet": "687576125c63d4f8f8dab5d661e45dace2b4e8f104d2bbd9301967f35f5ad231",
-                     "train-00001-of-00002.parquet": "160d13472f891e07dce829a12946111be377e1f640802ee065b33f8ed1cfe531"},
+    "bundled-planar": {"test-00000-of-00001.parquet": "b6111cfd8fcaf7cd36895a8de7bf4ca92f3b6fc1dd8d4a0bdebb4117d3dfd8d4",
+                       "train-00000-of-00002.parquet": "3b8fdfffee2ec97fdf074445b5a5087406adc081259decc6b457586a71602871",
+                       "train-00001-of-00002.parquet": "30501572a58c70f85ee5b90484110cfdd9987a2c8fbd7a263fe9f06649868711"},
+    "written-none": {"test-00000-of-00001.parquet": "8f1dbd57e057e758224c22065656027531f6c2959dc751801e6298d5e5add84f",
+                     "train-00000-of-00002.parquet": "cce045264d139e71a4928a75f87f44360d61e8d706feb2d64b46020c3db87257",
+                     "train-00001-of-00002.parquet": "edfbffdaf2879543820e4aae3f53c92be716b000261f0a90ff4aaefbc15ffa5e"},
 }
-PINNED_BUILDS = "Pillow 13.0.0, simplejpeg 1.9.0, pyarrow 26.0.1, zlib 1.2.13"
+PINNED_BUILDS = "Pillow 13.0.0, simplejpeg 1.9.0, pyarrow 26.0.1, zlib 1.2.13, cykooz-resizer 4.0.1 (or NumPy: the same bytes)"
 
 
 def _builds() -> str:
@@ -58,18 +60,18 @@ def test_default_options_write_todays_bytes(tmp_path, small_inputs, name):
 
 
 # What the scene options write, the same builds: a blend's code may get faster, never different,
-# unless blend.BLEND_VERSION names a new version of it (the fingerprint then changes too). gaussian as
-# it landed (e241066); motion as of its version 2 (integer premultiplied sums). Poisson is left out:
-# its FFT may round differently on another CPU's SIMD.
+# unless blend.BLEND_VERSION (or compose.COMPOSE_VERSION, for every mode) names a new version of it (the
+# fingerprint then changes too). Both as of compositing version 2; motion as of its version 2 (integer
+# premultiplied sums). Poisson is left out: its FFT may round differently on another CPU's SIMD.
 PINNED_SCENES = {
     "gaussian": (["--blend", "gaussian", "--alpha"],
-                 {"test-00000-of-00001.parquet": "7f183d016ef73597aa930508bbb0617a9f22e7ce7d71493ee40ceb05d386520f",
-                  "train-00000-of-00002.parquet": "395782bd31e16f2b06bc49cd212163ca17effbd1b77d57acfb67a439fe793a77",
-                  "train-00001-of-00002.parquet": "20630394e159f5b3124784d53df37c1f5fd8ac281456e0e896392fd0d41d29e9"}),
+                 {"test-00000-of-00001.parquet": "40fcf7e9c07f19079eaf0a1c4e950178f1edd6ed79060695dbd1eff77160813b",
+                  "train-00000-of-00002.parquet": "a04ca70fdd3b034b3588e9e89fe02241d6e94c4d607edc127320a6ead242cc5b",
+                  "train-00001-of-00002.parquet": "197084de6671c8befe4a8fdd94c0cf3c4af4ba75df2ffc774574d1a8bc47b5c3"}),
     "motion, 3 objects": (["--blend", "motion", "--objects", "3", "--alpha"],
-                          {"test-00000-of-00001.parquet": "38d39ab2e694d5848246ecf7a5d081a4575de172eb38c37dadb7f51485fa8a23",
-                           "train-00000-of-00002.parquet": "6e0808f393a60e07edf0f959112809e98a5e1f07316255f16c5d771e5f293aff",
-                           "train-00001-of-00002.parquet": "c93feddefd7d3c97480f3f6bd6bdba9c204ed382d0df1d4a8e9916cc4e82a937"}),
+                          {"test-00000-of-00001.parquet": "9edaba6e40424fb5a14a9ffc7b55059de0eb681c5641369438688ebf824939ef",
+                           "train-00000-of-00002.parquet": "e2f3a55522329029d512c72a9abcde99a01f1aaf718a83a303d5c3a0d9bfb65a",
+                           "train-00001-of-00002.parquet": "00ed4fc5d6e38358395efae6dfd5886f6ce99aa8aba6797426fb74ba91016025"}),
 }
 
 
@@ -271,7 +273,8 @@ def decode(cell):
 
 def silhouette_size(fg_name, flipped, w, h, size=96) -> int:
     cut = open_foreground(os.path.join(default_foregrounds(), fg_name))
-    return int((resize_foreground(reduce_foreground(cut, size, flipped), w, h)[..., 3] > 0).sum())
+    alpha = Resampler().resize(reduce_foreground(cut, size, flipped).convert("RGBa"), w, h).getchannel(3)
+    return int((np.asarray(alpha) > 0).sum())
 
 
 @pytest.fixture(scope="module")
@@ -425,26 +428,30 @@ def test_options_are_part_of_the_fingerprint(tmp_path, small_inputs):
 
 
 @pytest.mark.slow
-def test_a_folder_of_an_earlier_blend_version_is_refused_not_mixed(tmp_path, small_inputs):
-    """Motion's bytes changed with its version 2: a folder written by version 1 (its recipe without
-    blend_version) must not be resumed with the new code, whose shards would differ from its own."""
+@pytest.mark.parametrize("blend, key", [("motion", "blend_version"), ("none", "compose_version")])
+def test_a_folder_of_an_earlier_version_is_refused_not_mixed(tmp_path, small_inputs, blend, key):
+    """Motion's bytes changed with its version 2, and every sample's with compositing version 2: a
+    folder written by version 1 (its recipe without the key) must not be resumed with the new code,
+    whose shards would differ from its own."""
     from fgbg_depth.generate import fingerprint_of
     from fgbg_depth.scene import SceneOptions
-    assert SceneOptions("motion").versions() == SceneOptions("mixed").versions() == {"blend_version": {"motion": 2}}
-    assert SceneOptions("gaussian").versions() == SceneOptions("poisson").versions() == SceneOptions().versions() == {}
+    assert SceneOptions("motion").versions() == SceneOptions("mixed").versions() == {"compose_version": 2,
+                                                                                   "blend_version": {"motion": 2}}
+    assert SceneOptions("gaussian").versions() == SceneOptions("poisson").versions() == SceneOptions().versions() \
+        == {"compose_version": 2}
     bgs, fgs = small_inputs
     out = tmp_path / "out"
     args = ["--out", out, "--backgrounds", bgs, "--foregrounds", fgs, "--placements", "1", "--size", "32",
-            "--depth", "none", "--blend", "motion", "--shard-rows", "8", "--quiet"]
+            "--depth", "none", "--blend", blend, "--shard-rows", "8", "--quiet"]
     assert run_cli("generate", *args).returncode == 0
     manifest = out / ".fgbg-depth" / "manifest.json"
     state = json.loads(manifest.read_text())
-    del state["recipe"]["blend_version"]  # as version 1 wrote it
+    del state["recipe"][key]  # as version 1 wrote it
     state["fingerprint"] = fingerprint_of(state["recipe"])
     manifest.write_text(json.dumps(state))
     before = shard_hashes(out)
     res = run_cli("generate", *args)
-    assert res.returncode == 2 and "differs in: blend_version" in res.stderr, res.stderr
+    assert res.returncode == 2 and f"differs in: {key}" in res.stderr, res.stderr
     assert shard_hashes(out) == before  # nothing written is lost
 
 
@@ -481,20 +488,22 @@ def test_alpha_alone_adds_a_column_and_changes_nothing_else(tmp_path, small_inpu
 
 
 @pytest.mark.slow
-def test_the_readmes_scene_sheet_is_what_its_commands_make(tmp_path):
-    """The README shows docs/scenes.png and prints the two commands that make it: they still do
-    (pixels compared, so another zlib's PNG bytes do not matter), whatever a blend's code became."""
+@pytest.mark.parametrize("picture", ["scenes", "samples"])
+def test_the_readmes_contact_sheets_are_what_their_commands_make(tmp_path, picture):
+    """The README shows docs/scenes.png and docs/samples.png and prints the two commands that make
+    each: they still do (pixels compared, so another zlib's PNG bytes do not matter), whatever the
+    compositing or a blend's code became."""
     import re
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
-    assert "](docs/scenes.png)" in readme
-    made = re.search(r"Made with `fgbg-depth generate --out OUT ([^`]*)`\s+and `fgbg-depth preview OUT ([^`]*) --out docs/scenes.png`",
+    assert f"](docs/{picture}.png)" in readme
+    made = re.search(rf"Made with `fgbg-depth generate --out OUT ([^`]*)`\s+and `fgbg-depth preview OUT ([^`]*) --out docs/{picture}.png`",
                      readme)
-    assert made, "the README no longer says how docs/scenes.png is made"
+    assert made, f"the README no longer says how docs/{picture}.png is made"
     out = tmp_path / "out"
     assert run_cli("generate", "--out", out, "--quiet", *made.group(1).split()).returncode == 0
     sheet = tmp_path / "scenes.png"
     assert run_cli("preview", out, *made.group(2).split(), "--out", sheet).returncode == 0
-    want = np.asarray(Image.open(root / "docs" / "scenes.png").convert("RGB"))
+    want = np.asarray(Image.open(root / "docs" / f"{picture}.png").convert("RGB"))
     assert np.array_equal(np.asarray(Image.open(sheet).convert("RGB")), want), \
-        f"regenerate docs/scenes.png with the README's commands (pinned with {PINNED_BUILDS}; here {_builds()})"
+        f"regenerate docs/{picture}.png with the README's commands (pinned with {PINNED_BUILDS}; here {_builds()})"

@@ -71,7 +71,7 @@ def test_the_pasteable_cutout_is_the_cutout_and_its_mask(tmp_path):
     pictures = Pictures(job.backgrounds, job.foregrounds, job.size)
     for fg_id, flip, w, h in ((0, False, 37, 50), (0, False, 37, 50), (1, True, 40, 41), (2, False, 12, 9)):
         cut, opaque = pictures.pasteable(fg_id, 64, flip, w, h)
-        want = np.asarray(pictures.cutout(fg_id, 64, flip, w, h))
+        want = np.asarray(pictures.premultiplied_cutout(fg_id, 64, flip, w, h))
         assert np.array_equal(np.asarray(cut), want)
         assert np.array_equal(opaque, np.where(want[..., 3] > 0, 255, 0).astype(np.uint8))
     again = pictures.pasteable(2, 64, False, 12, 9)

@@ -51,8 +51,7 @@ class Compositor:
         objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
                                 pictures.aspect, job.scene.objects)
         blend = draw_blend(job.scene.blend, job.plan.seed, int(sample_id))
-        make = {"straight": pictures.cutout, "bled": pictures.scene_cutout,
-                "premultiplied": pictures.premultiplied_cutout}[CUTOUT_KIND[blend.mode]]
+        make = {"bled": pictures.scene_cutout, "premultiplied": pictures.premultiplied_cutout}[CUTOUT_KIND[blend.mode]]
         cutout = lambda f, fl, w, h: make(f, res, fl, w, h)  # noqa: E731
         return compose_scene(pictures.background_image(bg_id, res), objects, cutout, blend, res / job.size, job.scene)
 

@@ -8,7 +8,8 @@ from PIL import Image
 
 from ..assets import SourceFile, open_background, open_foreground
 from ..codecs import encode_jpeg
-from ..compose import SAMPLE_RESAMPLE, bleed_colours, fit_background, reduce_foreground
+from ..compose import bleed_colours, fit_background, reduce_foreground
+from ..resample import Resampler
 
 
 class Pictures:
@@ -16,6 +17,7 @@ class Pictures:
 
     def __init__(self, backgrounds: tuple[SourceFile, ...], foregrounds: tuple[SourceFile, ...], size: int):
         self.backgrounds, self.foregrounds, self.size = backgrounds, foregrounds, size
+        self.resampler = Resampler()
         self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
         self._bg_jpeg: dict[int, bytes] = {}
         self._bg_images: dict[tuple[int, int], Image.Image] = {}
@@ -65,31 +67,26 @@ class Pictures:
             self._fg_reduced[key] = reduce_foreground(self.foreground(fg_id), res, flip)
         return self._fg_reduced[key]
 
-    def cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
-        """`foreground_for` resized to w×h, as Pillow's RGBA resize makes it (premultiply, resize,
-        divide back), with the premultiplied mip level made once per process instead of per sample."""
-        mip = self.foreground_for(fg_id, res, flip)
-        if (w, h) == mip.size:
-            return mip.copy()  # Pillow returns a copy at an unchanged size, without the round trip
-        return self.premultiplied_cutout(fg_id, res, flip, w, h).convert("RGBA")
-
     def pasteable(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> tuple[Image.Image, np.ndarray]:
-        """`cutout` and where it is opaque at all (uint8 h×w, 255 where alpha > 0, else 0), the last
-        pair kept: neither is changed by pasting, so samples in a row that paste the same cut-out at
-        the same size share them."""
+        """`premultiplied_cutout` and where it is opaque at all (uint8 h×w, 255 where alpha > 0, else
+        0), the last pair kept: neither is changed by pasting, so samples in a row that paste the
+        same cut-out at the same size share them."""
         key = (fg_id, res, flip, w, h)
         if self._last_pasteable is None or self._last_pasteable[0] != key:
-            cut = self.cutout(fg_id, res, flip, w, h)
-            opaque = (np.asarray(cut.getchannel("A")) > 0).view(np.uint8) * np.uint8(255)
+            cut = self.premultiplied_cutout(fg_id, res, flip, w, h)
+            opaque = (np.asarray(cut.getchannel(3)) > 0).view(np.uint8) * np.uint8(255)
             self._last_pasteable = (key, (cut, opaque))
         return self._last_pasteable[1]
 
     def premultiplied_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
-        """`cutout` before its colours are divided back by the alpha (RGBa): what motion blur averages."""
+        """`foreground_for` at w×h, premultiplied (RGBa: colour·alpha, so a resize mixes no colour of
+        a transparent pixel in, and no dark fringe appears), as Pillow pastes it over a frame (the
+        over operator: frame·(1 − alpha) + colour) and motion blur averages it. The premultiplied
+        mip level is made once per process; each size is resample.py's resize of it."""
         key = (fg_id, res, flip)
         if key not in self._fg_premultiplied:
             self._fg_premultiplied[key] = self.foreground_for(fg_id, res, flip).convert("RGBa")
-        return self._fg_premultiplied[key].resize((w, h), SAMPLE_RESAMPLE)
+        return self.resampler.resize(self._fg_premultiplied[key], w, h)
 
     def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
         """A scene's cut-out at w×h (RGBX, its fourth band the alpha): `foreground_for`'s alpha, and
@@ -99,7 +96,7 @@ class Pictures:
         key = (fg_id, res, flip)
         if key not in self._fg_colours:
             mip = self.foreground_for(fg_id, res, flip)
-            # one RGBX picture: Pillow resizes its four bands each on its own (no premultiplying, as
-            # for RGBA), with the weights it uses for RGB and for L, so one resize gives both
+            # one RGBX picture: resample.py resizes its four bands each on its own (no premultiplying),
+            # so one resize gives the colours and the alpha
             self._fg_colours[key] = Image.merge("RGBX", (*bleed_colours(mip).split(), mip.getchannel("A")))
-        return self._fg_colours[key].resize((w, h), SAMPLE_RESAMPLE)
+        return self.resampler.resize(self._fg_colours[key], w, h)
