@@ -18,7 +18,10 @@ PNG_LEVEL = 1  # depth and mask are smooth or binary: level 1 is within a few hu
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
-    return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=quality, colorspace="RGB",
+    """uint8 H×W×3 (RGB) or H×W×4 (RGBX: the fourth byte ignored, as Pillow keeps an RGB picture in
+    memory) → JPEG; libjpeg-turbo converts either with the same arithmetic, so the bytes are the same."""
+    return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=quality,
+                                  colorspace="RGBX" if rgb.shape[-1] == 4 else "RGB",
                                   colorsubsampling="420", fastdct=False)
 
 

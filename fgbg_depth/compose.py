@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pyarrow as pa
 from PIL import Image
 
 RESAMPLE = Image.Resampling.LANCZOS  # once per background and cut-out: each sample's resize is resample.py's
@@ -46,26 +49,40 @@ def paste(bg: np.ndarray, cutout: np.ndarray, x: int, y: int) -> tuple[np.ndarra
     return out, mask
 
 
-def paste_cutout(background: Image.Image, cutout: Image.Image, opaque: np.ndarray | None, x: int, y: int,
-                 background_pixels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def paste_cutout(background: Image.Image, cutout: Image.Image, opaque: np.ndarray | None, x: int,
+                 y: int) -> tuple[np.ndarray, np.ndarray | None]:
     """`paste` done by Pillow in C (an RGBa cut-out pasted through itself is its over operator, with
-    the same rounding: tests/test_hot_path.py checks every input), with the cut-out's own mask given
-    (uint8, 255 where its alpha > 0, else 0), or None for no mask: a cut-out pasted many times has it
-    made once. The cut-out must lie inside the frame. Pillow pastes onto the box's part of the
-    background only, and only that part comes back from Pillow into the copy of `background_pixels`
-    (the background as an array, if given)."""
+    the same rounding: tests/test_hot_path.py checks every input) onto a copy of `background` (RGB,
+    left as it was), with the cut-out's own mask given (uint8, 255 where its alpha > 0, else 0), or
+    None for no mask: a cut-out pasted many times has it made once. The cut-out must lie inside the
+    frame. The composite comes back as `pixels_of` gives it: Pillow's own memory, no copy."""
     w, h = cutout.size
-    if background_pixels is None:
-        background_pixels = np.asarray(background)
-    part = background.crop((x, y, x + w, y + h))
-    part.paste(cutout, (0, 0), cutout)
-    composite = background_pixels.copy()
-    composite[y:y + h, x:x + w] = np.asarray(part)
+    canvas = background.copy()
+    # the core's paste, which Image.paste ends in: the box and modes are known good, its checks not needed
+    canvas.im.paste(cutout.im, (x, y, x + w, y + h), cutout.im)
+    composite = pixels_of(canvas)
     if opaque is None:
         return composite, None
     mask = np.zeros((background.height, background.width), dtype=np.uint8)
     mask[y:y + h, x:x + w] = opaque
     return composite, mask
+
+
+def pixels_of(image: Image.Image) -> np.ndarray:
+    """A Pillow picture's pixels, read-only, over Pillow's own memory through its Arrow export (Pillow ≥
+    11.2, a picture in one block): uint8 H×W for L, H×W×4 for the four-byte modes (an RGB picture comes
+    as RGBX, the fourth byte filler); np.asarray's copy where that cannot be had (an older Pillow, a
+    picture of several blocks; RGB then comes as H×W×3). The encoders and the statistics take either;
+    the array keeps the picture's memory alive."""
+    if hasattr(image, "__arrow_c_array__"):
+        try:
+            data = pa.array(image).buffers()[-1]
+        except ValueError:  # "rows are not contiguous": a large picture lies in several blocks
+            pass
+        else:
+            shape = (image.height, image.width) if image.mode == "L" else (image.height, image.width, 4)
+            return np.frombuffer(data, np.uint8, math.prod(shape)).reshape(shape)
+    return np.asarray(image)
 
 
 def bleed_colours(fg: Image.Image) -> Image.Image:

@@ -95,7 +95,7 @@ def scene_objects(seed: int, sample_id: int, own_fg: int, own_flip: bool, n_fore
 class Composite:
     """One sample composited at one resolution."""
 
-    image: np.ndarray  # uint8 res×res×3
+    image: np.ndarray  # uint8 res×res×3 (RGB), or ×4 (RGBX: compose.pixels_of, the fourth byte filler)
     mask: np.ndarray  # uint8 res×res: 255 where an object is (its silhouette, alpha > 0)
     box: tuple[int, int, int, int]  # the sample's own object
     alpha: np.ndarray | None = None  # uint8 res×res: the weight the objects got

@@ -42,7 +42,8 @@ def test_photo_inputs_write_the_pinned_bytes(tmp_path, resizer):
 def _pillow_paste(background: np.ndarray, cutout: np.ndarray, x: int, y: int, with_mask: bool = True):
     cut = Image.frombytes("RGBa", cutout.shape[1::-1], cutout.tobytes())
     opaque = np.where(cutout[..., 3] > 0, 255, 0).astype(np.uint8) if with_mask else None
-    return paste_cutout(Image.fromarray(background, "RGB"), cut, opaque, x, y)
+    composite, mask = paste_cutout(Image.fromarray(background, "RGB"), cut, opaque, x, y)
+    return composite[..., :3], mask  # RGBX over Pillow's memory: its fourth byte is filler
 
 
 def test_pillows_paste_rounds_exactly_as_ours_for_every_input():
@@ -68,6 +69,30 @@ def test_placed_off_the_corner_too():
     assert np.array_equal(pillow, ours) and np.array_equal(pillow_mask, mask)
     assert _pillow_paste(background, cutout, 30, 21, with_mask=False)[1] is None
     assert np.array_equal(_pillow_paste(background, cutout, 30, 21, with_mask=False)[0], ours)
+
+
+def test_pixels_of_is_pillows_memory_or_a_copy_of_it():
+    """compose.pixels_of hands an RGB picture over without a copy (RGBX) where Pillow exports it, and
+    as a copy (RGB) where it cannot; the same pixels, and JPEGs of the same bytes, either way."""
+    from fgbg_depth.codecs import encode_jpeg
+    from fgbg_depth.compose import pixels_of
+    rng = np.random.default_rng(9)
+    rgb = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    image = Image.fromarray(rgb)
+    view = pixels_of(image)
+    assert view.shape == (61, 83, 4) and not view.flags.writeable and np.array_equal(view[..., :3], rgb)
+    assert encode_jpeg(view) == encode_jpeg(rgb)
+    image.paste((1, 2, 3), (0, 0, 5, 5))
+    assert (view[:5, :5, :3] == (1, 2, 3)).all()  # Pillow's own memory, not a copy
+
+    class Exportless(Image.Image):  # as an older Pillow: no Arrow export
+        __arrow_c_array__ = property(lambda self: (_ for _ in ()).throw(AttributeError))
+    old = image.copy()
+    old.__class__ = Exportless
+    assert not hasattr(old, "__arrow_c_array__")
+    assert np.array_equal(pixels_of(old), np.asarray(image))
+    big = Image.new("RGB", (4096, 4096), (7, 8, 9))  # several blocks of memory: copied
+    assert pixels_of(big).shape == (4096, 4096, 3)
 
 
 def test_the_cached_premultiplied_resize_is_the_plain_one(tmp_path):

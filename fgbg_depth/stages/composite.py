@@ -46,7 +46,7 @@ class Compositor:
             x, y, w, h = box or self.box(sample_id, res)
             cutout, opaque = pictures.pasteable(fg_id, res, bool(flip), w, h)
             composite, mask = paste_cutout(pictures.background_image(bg_id, res), cutout,
-                                           opaque if with_mask else None, x, y, pictures.background(bg_id, res))
+                                           opaque if with_mask else None, x, y)
             return Composite(composite, mask, (x, y, w, h))
         objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
                                 pictures.aspect, job.scene.objects)
@@ -72,7 +72,7 @@ class Compositor:
             raise ValueError("depth backends with non-square inputs are not supported")
         else:
             big = [self.compose(i, input_size[0], with_mask=not self.job.runs_model) for i in ids]
-        images = np.stack([b.image for b in big]) if with_images else None
+        images = np.stack([b.image[..., :3] for b in big]) if with_images else None  # RGB, not RGBX
         if any(b.mask is None for b in big):
             return images, None
         # a scene of several objects hands the instance map: the planar prior stands each on its own foot

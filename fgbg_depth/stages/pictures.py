@@ -8,7 +8,7 @@ from PIL import Image
 
 from ..assets import SourceFile, open_background, open_foreground
 from ..codecs import encode_jpeg
-from ..compose import bleed_colours, fit_background, reduce_foreground
+from ..compose import bleed_colours, fit_background, pixels_of, reduce_foreground
 from ..resample import Resampler
 
 
@@ -74,7 +74,7 @@ class Pictures:
         key = (fg_id, res, flip, w, h)
         if self._last_pasteable is None or self._last_pasteable[0] != key:
             cut = self.premultiplied_cutout(fg_id, res, flip, w, h)
-            opaque = (np.asarray(cut.getchannel(3)) > 0).view(np.uint8) * np.uint8(255)
+            opaque = (pixels_of(cut.getchannel(3)) > 0).view(np.uint8) * np.uint8(255)
             self._last_pasteable = (key, (cut, opaque))
         return self._last_pasteable[1]
 
