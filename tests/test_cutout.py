@@ -185,6 +185,7 @@ def test_cut_outs_feed_generate_which_names_the_model_and_verifies(demo, hub, fr
     assert verified.returncode == 0, verified.stdout
 
 
+@pytest.mark.slow
 def test_accept_lets_generate_use_a_flagged_cut_out_and_hand_fixes_are_checked(demo, from_hub, tmp_path):
     fg = tmp_path / "fg"
     shutil.copytree(from_hub[0], fg)

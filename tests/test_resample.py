@@ -27,7 +27,7 @@ def _cases(n, seed):
 @needs_wheel
 def test_the_wheel_and_the_numpy_form_give_the_same_bytes():
     fast, plain = Resampler(), Resampler(fast=False)
-    for pixels, w, h in _cases(300, 0):
+    for pixels, w, h in _cases(150, 0):
         for mode in resample.MODES:
             image = Image.frombytes(mode, pixels.shape[1::-1], pixels.tobytes())
             got, want = fast.resize(image, w, h), plain.resize(image, w, h)
