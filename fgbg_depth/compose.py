@@ -1,4 +1,5 @@
-"""Paste a cut-out onto a background: pure array maths plus Pillow resizes."""
+"""Paste a cut-out onto a background: the plain integer definition, and Pillow doing it in C (each sample's
+resize of the cut-out is resample.py's; the once-per-input fits are Pillow's Lanczos)."""
 
 from __future__ import annotations
 

@@ -375,6 +375,7 @@ def one_line_error(res) -> str:
     return lines[-1]
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_be_had_is_one_line(model_hub, tmp_path):
     offline = generate_cli(tmp_path / "a", "--depth", "depth-anything", "--depth-model", "owner/tiny-metric",
                            env=hub_env(model_hub, tmp_path / "empty", offline=True))

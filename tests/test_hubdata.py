@@ -352,6 +352,7 @@ OFFLINE_CALLS = [call("hf://datasets/owner/pets", sample=3, seed=4),
                  call("hf://datasets/owner/pets@refs%2Fpr%2F1/cats")]
 
 
+@pytest.mark.slow
 def test_offline_rerun_from_the_cache_gives_the_same_files(hub, tmp_path):
     home = tmp_path / "hf"
     online = run(hub, home, OFFLINE_CALLS)
