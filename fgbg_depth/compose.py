@@ -53,7 +53,7 @@ def paste(bg: np.ndarray, cutout: np.ndarray, x: int, y: int) -> tuple[np.ndarra
 def paste_cutout(background: Image.Image, cutout: Image.Image, opaque: np.ndarray | None, x: int,
                  y: int) -> tuple[np.ndarray, np.ndarray | None]:
     """`paste` done by Pillow in C (an RGBa cut-out pasted through itself is its over operator, with
-    the same rounding: tests/test_hot_path.py checks every input) onto a copy of `background` (RGB,
+    the same rounding: tests/test_hot_path.py checks every valid input, colour ≤ alpha) onto a copy of `background` (RGB,
     left as it was), with the cut-out's own mask given (uint8, 255 where its alpha > 0, else 0), or
     None for no mask: a cut-out pasted many times has it made once. The cut-out must lie inside the
     frame. The composite comes back as `pixels_of` gives it: Pillow's own memory, no copy."""
@@ -71,11 +71,11 @@ def paste_cutout(background: Image.Image, cutout: Image.Image, opaque: np.ndarra
 
 def pixels_of(image: Image.Image) -> np.ndarray:
     """A Pillow picture's pixels, read-only, over Pillow's own memory through its Arrow export (Pillow ≥
-    11.2, a picture in one block): uint8 H×W for L, H×W×4 for the four-byte modes (an RGB picture comes
-    as RGBX, the fourth byte filler); np.asarray's copy where that cannot be had (an older Pillow, a
-    picture of several blocks; RGB then comes as H×W×3). The encoders and the statistics take either;
+    11.2, a picture in one block): uint8 H×W for L, H×W×4 for the four-byte 8-bit modes (an RGB picture
+    comes as RGBX, the fourth byte filler); np.asarray's copy where that cannot be had (other modes, an
+    older Pillow, a picture of several blocks; RGB then comes as H×W×3). The encoders and the statistics take either;
     the array keeps the picture's memory alive."""
-    if hasattr(image, "__arrow_c_array__"):
+    if image.mode in ("L", "RGB", "RGBA", "RGBa", "RGBX") and hasattr(image, "__arrow_c_array__"):
         try:
             data = pa.array(image).buffers()[-1]
         except ValueError:  # "rows are not contiguous": a large picture lies in several blocks

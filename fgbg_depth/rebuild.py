@@ -53,18 +53,20 @@ def read_recipe(folder: Path, source: str) -> dict:
                         f"writes format {FORMAT_VERSION}: install the fgbg-depth {made['versions'].get('fgbg_depth')} "
                         "that made it")
     here = SceneOptions.from_recipe(recipe).versions()
-    for key, what in (("compose_version", "compositing version"), ("blend_version", "blend versions")):
-        if here.get(key) != recipe.get(key, 1 if key == "compose_version" else None):  # version 1 wrote none
-            raise FgBgError(f"'{source}' was made with {what} {recipe.get(key, 1)}; this fgbg-depth has "
-                            f"{here.get(key)}: install the fgbg-depth {made['versions'].get('fgbg_depth')} that made it")
+    for key, what, first in (("compose_version", "compositing version", 1), ("blend_version", "blend versions", None)):
+        if here.get(key) != recipe.get(key, first):  # the first version wrote no key
+            raise FgBgError(f"'{source}' was made with {what} {recipe.get(key, first or 'none')}; this fgbg-depth "
+                            f"has {here.get(key) or 'none'}: install the fgbg-depth {made['versions'].get('fgbg_depth')} "
+                            "that made it")
     return made
 
 
 def version_differences(recorded: dict) -> list[str]:
-    """'pillow 12.1.0 in the card, 13.0.0 here', for each library whose version differs."""
+    """'pillow 12.1.0 in the card, 13.0.0 here', for each library whose version differs (not the
+    resizer: its wheel and its NumPy form give the same bytes)."""
     here = versions()
     return [f"{name} {recorded[name]} in the card, {here.get(name, 'none')} here"
-            for name in sorted(recorded) if name != "python" and recorded[name] != here.get(name)]
+            for name in sorted(recorded) if name not in ("python", "resize") and recorded[name] != here.get(name)]
 
 
 def unpack_sources(folder: Path, recipe: dict, into: Path) -> dict[str, Listing]:

@@ -2,9 +2,9 @@
 alpha as a fourth band) brought to its box by bilinear (triangle) convolution, widened to the
 reduction factor when shrinking (antialiased, as Pillow's resize), every band on its own.
 
-The work is done by fast_image_resize (Rust, SIMD; the `cykooz-resizer` wheel), five to six times
+The work is done by fast_image_resize (Rust, SIMD; the `cykooz-resizer` wheel), four to six times
 Pillow's speed: at 224 px and up, Pillow's resize was a third of a sample's cost. Where no wheel
-exists (Linux on ARM), the same arithmetic runs in NumPy, slower but byte for byte the same
+exists (Linux or Windows on ARM, PyPy), the same arithmetic runs in NumPy, slower but byte for byte the same
 (tests/test_resample.py holds the two equal): a dataset's bytes never depend on the machine.
 
 The arithmetic (fast_image_resize's for 8-bit pixels): per output pixel the triangle's weights,
@@ -16,6 +16,7 @@ integers from half a unit and shifting back, clipped to 0-255.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -129,8 +130,19 @@ def _fixed_point(weights: list[list[float]]) -> tuple[int, np.ndarray]:
     return precision, table
 
 
-def _convolve(src: np.ndarray, axis: int, starts: list[int], weights: list[list[float]]) -> np.ndarray:
+@lru_cache(maxsize=1024)
+def _pass(n_in: int, n_out: int) -> tuple[list[int], int, np.ndarray, int, int]:
+    """One axis's pass, made once per (n_in, n_out): the first pixel each output reads, the
+    precision and weights, and the span [first, last) of input pixels read at all."""
+    starts, weights = _weights(n_in, n_out)
     precision, table = _fixed_point(weights)
+    return starts, precision, table, starts[0], starts[-1] + len(weights[-1])
+
+
+def _convolve(src: np.ndarray, axis: int, n_in: int, n_out: int, shift: int = 0) -> np.ndarray:
+    """One pass over `src` (whose pixels along `axis` start `shift` pixels into the n_in of the plan)."""
+    starts, precision, table, _, _ = _pass(n_in, n_out)
+    starts = [s - shift for s in starts]
     n_in = src.shape[axis]
     shape = list(src.shape)
     shape[axis] = len(starts)
@@ -149,14 +161,10 @@ def resize_bands(pixels: np.ndarray, w: int, h: int) -> np.ndarray:
     src_h, src_w = pixels.shape[:2]
     if (w, h) == (src_w, src_h):
         return pixels.copy()
-    across = _weights(src_w, w) if w != src_w else None
-    down = _weights(src_h, h) if h != src_h else None
-    if across is None:
-        return _convolve(pixels, 0, *down)
-    if down is None:
-        return _convolve(pixels, 1, *across)
-    starts, weights = across
-    x0 = starts[0]
-    x1 = starts[-1] + len(weights[-1])
-    tall = _convolve(pixels[:, x0:x1], 0, *down)  # the vertical pass first, over the columns read
-    return _convolve(tall, 1, [s - x0 for s in starts], weights)
+    if w == src_w:
+        return _convolve(pixels, 0, src_h, h)
+    if h == src_h:
+        return _convolve(pixels, 1, src_w, w)
+    _, _, _, x0, x1 = _pass(src_w, w)
+    tall = _convolve(pixels[:, x0:x1], 0, src_h, h)  # the vertical pass first, over the columns read
+    return _convolve(tall, 1, src_w, w, shift=x0)

@@ -93,6 +93,9 @@ def test_pixels_of_is_pillows_memory_or_a_copy_of_it():
     assert np.array_equal(pixels_of(old), np.asarray(image))
     big = Image.new("RGB", (4096, 4096), (7, 8, 9))  # several blocks of memory: copied
     assert pixels_of(big).shape == (4096, 4096, 3)
+    for mode in ("I;16", "P", "1", "F"):  # other modes: np.asarray's own shape and type, never a wrong view
+        other = Image.new(mode, (9, 7))
+        assert np.array_equal(pixels_of(other), np.asarray(other)) and pixels_of(other).dtype == np.asarray(other).dtype
 
 
 def test_the_cached_premultiplied_resize_is_the_plain_one(tmp_path):

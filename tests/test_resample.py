@@ -79,6 +79,17 @@ def test_the_triangle_filter_on_known_values():
     assert (resize_bands(flat, 40, 9) == 77).all() and (resize_bands(flat, 5, 31) == 77).all()
 
 
+def test_the_resizer_is_on_the_card_but_not_a_reason_to_doubt_a_rebuild():
+    """The card names what resized (the wheel or the NumPy form); they give the same bytes, so a
+    rebuild where the other one runs is not warned about it."""
+    from fgbg_depth.finalize import versions
+    from fgbg_depth.rebuild import version_differences
+    here = versions()
+    assert here["resize"] == resample.describe()
+    assert version_differences({**here, "resize": "something else"}) == []
+    assert version_differences({**here, "pillow": "0.0"}) == [f"pillow 0.0 in the card, {here['pillow']} here"]
+
+
 def test_only_four_band_modes_and_a_copy_at_the_same_size():
     r = Resampler()
     with pytest.raises(ValueError):
