@@ -393,14 +393,18 @@ def _parquet_file(address: HubAddress, commit: str, path: str, size: int, online
     from huggingface_hub.errors import HfHubHTTPError
     local = try_to_load_from_cache(address.repo, path, revision=commit, repo_type="dataset")
     try:
+        # each ParquetFile closed here, before the file under it: one left to the garbage collector
+        # could be torn down at interpreter exit, after its Python file (seen once as an abort at exit)
         if isinstance(local, str):
-            yield pq.ParquetFile(local)
+            with pq.ParquetFile(local) as pf:
+                yield pf
         elif not online:
             raise _not_cached(address, f"a chosen row of {path}")
         else:  # cache "none": each read pyarrow asks for (footer, column chunk) is one range request
             with HfFileSystem().open(f"datasets/{address.repo}@{commit}/{path}", "rb", cache_type="none",
-                                     size=size) as f:
-                yield pq.ParquetFile(f, metadata=_FOOTERS.get((address.repo, commit, path)))
+                                     size=size) as f, \
+                    pq.ParquetFile(f, metadata=_FOOTERS.get((address.repo, commit, path))) as pf:
+                yield pf
     except (pa.ArrowException, OSError) as exc:  # pyarrow says a broken file with an OSError without errno
         if isinstance(exc, (HfHubHTTPError, FileNotFoundError)) or getattr(exc, "errno", None) is not None:
             raise
