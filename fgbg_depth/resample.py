@@ -92,9 +92,7 @@ def _weights(n_in: int, n_out: int) -> tuple[list[int], list[list[float]]]:
                 first += 1
             else:
                 ws.append(w)
-        total = 0.0
-        for w in ws:
-            total += w
+        total = sum(ws)  # left to right from 0, as the Rust loop adds them
         last = hi
         for w in reversed(ws):
             if last <= first or w != 0.0:
