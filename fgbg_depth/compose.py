@@ -50,21 +50,23 @@ def paste(bg: np.ndarray, cutout: np.ndarray, x: int, y: int) -> tuple[np.ndarra
     return out, mask
 
 
-def paste_cutout(background: Image.Image, cutout: Image.Image, opaque: np.ndarray | None, x: int,
+def paste_cutout(background: np.ndarray, cutout: Image.Image, opaque: np.ndarray | None, x: int,
                  y: int) -> tuple[np.ndarray, np.ndarray | None]:
     """`paste` done by Pillow in C (an RGBa cut-out pasted through itself is its over operator, with
-    the same rounding: tests/test_hot_path.py checks every valid input, colour ≤ alpha) onto a copy of `background` (RGB,
-    left as it was), with the cut-out's own mask given (uint8, 255 where its alpha > 0, else 0), or
-    None for no mask: a cut-out pasted many times has it made once. The cut-out must lie inside the
-    frame. The composite comes back as `pixels_of` gives it: Pillow's own memory, no copy."""
+    the same rounding: tests/test_hot_path.py checks every valid input, colour ≤ alpha) onto a copy of
+    `background` (uint8 H×W×4, RGBX: the four-byte pixels Pillow keeps an RGB picture in; left as it
+    was), with the cut-out's own mask given (uint8, 255 where its alpha > 0, else 0), or None for no
+    mask: a cut-out pasted many times has it made once. The cut-out must lie inside the frame. The
+    composite is the copy (H×W×4, the fourth byte filler), which Pillow's core pastes into in place,
+    mapped as Image.frombuffer maps a buffer: no Pillow picture is made, copied or exported."""
     w, h = cutout.size
-    canvas = background.copy()
+    composite = background.copy()
+    canvas = Image.core.map_buffer(composite, (composite.shape[1], composite.shape[0]), "raw", 0, ("RGBX", 0, 1))
     # the core's paste, which Image.paste ends in: the box and modes are known good, its checks not needed
-    canvas.im.paste(cutout.im, (x, y, x + w, y + h), cutout.im)
-    composite = pixels_of(canvas)
+    canvas.paste(cutout.im, (x, y, x + w, y + h), cutout.im)
     if opaque is None:
         return composite, None
-    mask = np.zeros((background.height, background.width), dtype=np.uint8)
+    mask = np.zeros(composite.shape[:2], dtype=np.uint8)
     mask[y:y + h, x:x + w] = opaque
     return composite, mask
 

@@ -49,20 +49,28 @@ def from_histogram(hist: np.ndarray) -> dict:
             "sumsq": [int(h @ (values * values)) for h in hist]}
 
 
-EXACT_IN_FLOAT64 = 2 ** 53 // 65535 ** 2  # pixels of uint16 whose sum of squares a float64 holds exactly
+EXACT_IN_FLOAT64 = 2 ** 53 // 65535 ** 2  # values of uint16 whose sum of squares a float64 holds exactly
+
+
+DEPTH_RUN = 1 << 16  # values summed at a time: 512 KB of float64, in cache; exact, being below EXACT_IN_FLOAT64
 
 
 def add_depth(acc: dict, depth: np.ndarray) -> None:
-    """Add a uint16 depth map; zeros (unknown) add nothing to the sums and are not counted. Sums of
-    integers below 2**53 are exact in float64 whatever the order of addition, so a map of up to
-    ~2M pixels is summed there; larger ones in int64. Σv² is einsum's own loop, not a BLAS dot: an
-    OpenBLAS dot of more than 10,000 values wakes its thread pool, which costs more than the sum
-    (~130 µs of CPU at 160 px against ~25) and then spins on another core."""
-    flat = depth.ravel()
+    """Add uint16 depth (one map or a stack of them); zeros (unknown) add nothing to the sums and are
+    not counted. Sums of integers below 2**53 are exact in float64 whatever the order of addition, so
+    the values are summed there, DEPTH_RUN at a time (a batch in one call: per-map calls cost more
+    than the sums at small sizes, and a whole batch in float64 would not stay in cache). Σv² is
+    einsum's own loop, not a BLAS dot: an OpenBLAS dot of more than 10,000 values wakes its thread
+    pool, which costs more than the sum (~130 µs of CPU at 160 px against ~25) and then spins on
+    another core."""
+    flat = np.asarray(depth).ravel()
     acc["count"] += int(np.count_nonzero(flat))
-    wide = flat.astype(np.float64 if flat.size <= EXACT_IN_FLOAT64 else np.int64)
-    acc["sum"][0] += int(wide.sum())
-    acc["sumsq"][0] += int(np.einsum("i,i->", wide, wide))
+    wide = np.empty(min(flat.size, DEPTH_RUN), np.float64)
+    for start in range(0, flat.size, DEPTH_RUN):
+        part = wide[:min(DEPTH_RUN, flat.size - start)]
+        np.copyto(part, flat[start:start + DEPTH_RUN])
+        acc["sum"][0] += int(part.sum())
+        acc["sumsq"][0] += int(np.einsum("i,i->", part, part))
 
 
 def merge(a: dict, b: dict) -> dict:

@@ -42,8 +42,10 @@ def test_photo_inputs_write_the_pinned_bytes(tmp_path, resizer):
 def _pillow_paste(background: np.ndarray, cutout: np.ndarray, x: int, y: int, with_mask: bool = True):
     cut = Image.frombytes("RGBa", cutout.shape[1::-1], cutout.tobytes())
     opaque = np.where(cutout[..., 3] > 0, 255, 0).astype(np.uint8) if with_mask else None
-    composite, mask = paste_cutout(Image.fromarray(background, "RGB"), cut, opaque, x, y)
-    return composite[..., :3], mask  # RGBX over Pillow's memory: its fourth byte is filler
+    rgbx = np.dstack([background, np.full(background.shape[:2], 255, np.uint8)])
+    composite, mask = paste_cutout(rgbx, cut, opaque, x, y)
+    assert np.array_equal(rgbx[..., :3], background)  # the background left as it was
+    return composite[..., :3], mask  # RGBX: its fourth byte is filler
 
 
 def test_pillows_paste_rounds_exactly_as_ours_for_every_input():
@@ -143,15 +145,16 @@ def test_fast_sums_equal_plain_ones():
         stats.add_histogram(a, picture[..., :3])
     stats.add_rgbx_histogram(b, rgbx)
     assert np.array_equal(a, b)
-    for side in (160, 1500):  # float64 sums below the exact limit, int64 above it
-        depth = rng.integers(0, 65536, (side, side), dtype=np.uint16)
-        depth[::7] = 0
+    for shape in ((160, 160), (4, 60, 70), (3, 160, 200)):  # within one run of float64 sums; over several
+        depth = rng.integers(0, 65536, shape, dtype=np.uint16)
+        depth[..., ::7, :] = 0
+        depth[..., :4, :4] = 65535  # the largest squares
         acc = stats.empty(1)
         stats.add_depth(acc, depth)
         flat = [int(v) for v in depth.ravel()]
         assert acc["count"] == sum(v > 0 for v in flat)
         assert acc["sum"][0] == sum(flat) and acc["sumsq"][0] == sum(v * v for v in flat)
-    assert 160 * 160 <= stats.EXACT_IN_FLOAT64 < 1500 * 1500
+    assert 60 * 70 * 4 < stats.DEPTH_RUN < 3 * 160 * 200 and stats.DEPTH_RUN <= stats.EXACT_IN_FLOAT64
 
 
 def paste_patch(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, coverage: np.ndarray | None = None) -> None:

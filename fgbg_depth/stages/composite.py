@@ -45,7 +45,7 @@ class Compositor:
             box = self._boxes.pop(int(sample_id), None) if res == job.size else None
             x, y, w, h = box or self.box(sample_id, res)
             cutout, opaque = pictures.pasteable(fg_id, res, bool(flip), w, h)
-            composite, mask = paste_cutout(pictures.background_image(bg_id, res), cutout,
+            composite, mask = paste_cutout(pictures.background_rgbx(bg_id, res), cutout,
                                            opaque if with_mask else None, x, y)
             return Composite(composite, mask, (x, y, w, h))
         objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),

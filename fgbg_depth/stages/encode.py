@@ -107,7 +107,6 @@ def encode_depth(piece: Piece, depth_units: np.ndarray) -> Piece:
     """The `depth` column (16-bit PNG) of a piece's rows; unknown depth (0) is left out of the sums."""
     piece.cells["depth"] = [encode_png_gray(d) for d in depth_units]
     acc = stats.empty(1)
-    for d in depth_units:
-        stats.add_depth(acc, d)
+    stats.add_depth(acc, depth_units)  # the batch at once
     piece.sums["depth"] = acc
     return piece

@@ -21,6 +21,7 @@ class Pictures:
         self._bg_pixels: dict[tuple[int, int], np.ndarray] = {}
         self._bg_jpeg: dict[int, bytes] = {}
         self._bg_images: dict[tuple[int, int], Image.Image] = {}
+        self._bg_rgbx: dict[tuple[int, int], np.ndarray] = {}
         self._fg: dict[int, Image.Image] = {}
         self._fg_reduced: dict[tuple[int, int, bool], Image.Image] = {}
         self._fg_premultiplied: dict[tuple[int, int, bool], Image.Image] = {}
@@ -42,6 +43,17 @@ class Pictures:
         if key not in self._bg_images:
             self._bg_images[key] = Image.fromarray(self.background(bg_id, res), "RGB")
         return self._bg_images[key]
+
+    def background_rgbx(self, bg_id: int, res: int) -> np.ndarray:
+        """`background` with four bytes a pixel (RGBX, the fourth 255), made once: what
+        compose.paste_cutout pastes onto a copy of."""
+        key = (bg_id, res)
+        if key not in self._bg_rgbx:
+            rgb = self.background(bg_id, res)
+            rgbx = np.full((*rgb.shape[:2], 4), 255, np.uint8)
+            rgbx[..., :3] = rgb
+            self._bg_rgbx[key] = rgbx
+        return self._bg_rgbx[key]
 
     def background_jpeg(self, bg_id: int) -> bytes:
         """The `bg` column's bytes: the background at the output size, encoded once."""
