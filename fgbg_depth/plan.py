@@ -66,6 +66,30 @@ def place_foregrounds(seed: int, ids, aspects) -> list[Placement]:
     return [place_with(_KnownDraws(d), a) for d, a in zip(draws, aspects)]
 
 
+def placement_boxes(seed: int, ids, aspects, res: int) -> np.ndarray | None:
+    """`place_foreground(seed, i, a).box(res)` for many samples at once (n×4 int64: x, y, w, h): the
+    same rule on arrays of a shard's draws, element by element the same float64 arithmetic (NumPy's
+    rint rounds halves to even, as Python's round does), so the same boxes, at well under a
+    microsecond a sample against ~11 for a Placement each. None where `first_uniforms` is."""
+    draws = first_uniforms(seed, ids, 3)
+    if draws is None:
+        return None
+    depth_t, jitter, across = draws.T
+    aspect = np.asarray(aspects, dtype=np.float64)
+    t = np.minimum(1.0, np.maximum(0.0, depth_t + (2.0 * jitter - 1.0) * AREA_JITTER))
+    area = MIN_AREA + (MAX_AREA - MIN_AREA) * t
+    h = np.sqrt(area / aspect)
+    w = aspect * h
+    shrink = np.maximum(np.maximum(w, h), 1.0)
+    w, h = w / shrink, h / shrink
+    x, y = across * (1.0 - w), depth_t * (1.0 - h)
+    box_w = np.minimum(res, np.maximum(1, np.rint(w * res).astype(np.int64)))
+    box_h = np.minimum(res, np.maximum(1, np.rint(h * res).astype(np.int64)))
+    box_x = np.minimum(res - box_w, np.maximum(0, np.rint(x * res).astype(np.int64)))
+    box_y = np.minimum(res - box_h, np.maximum(0, np.rint(y * res).astype(np.int64)))
+    return np.stack([box_x, box_y, box_w, box_h], axis=1)
+
+
 # -- a sample's first uniform draws, for many samples at once ----------------------------------------
 # place_foreground draws three numbers from np.random.default_rng([seed, sample_id]): SeedSequence
 # hashes the two ints' 32-bit words into a pool of four and draws PCG64's 128-bit state and increment

@@ -1,5 +1,5 @@
 """The faster forms of issue #26 give exactly what the plain forms give: a shard made in cut-out
-order, the placement draws made for a whole shard at once, the decoded composites counted in one
+order, the placement draws and boxes made for a whole shard at once, the decoded composites counted in one
 call, the depth prior spared the empty part of each mask, the table built column by column."""
 
 import numpy as np
@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import ROOT
 from fgbg_depth import stats
 from fgbg_depth.codecs import decode_jpeg, decode_jpeg_rgbx, encode_jpeg
-from fgbg_depth.plan import first_uniforms
+from fgbg_depth.plan import first_uniforms, place_foreground, placement_boxes
 
 SMALL_PHOTOS = ROOT / "bench" / "small_photos"
 
@@ -31,6 +31,21 @@ def test_first_uniforms_are_default_rngs_draws(seed):
 def test_first_uniforms_leave_what_they_do_not_cover_to_the_generator():
     assert first_uniforms(0, [1, 2**32], 3) is None
     assert first_uniforms(-1, [1], 3) is None
+
+
+@pytest.mark.parametrize("seed", [0, 3, 2**32 + 1])
+def test_placement_boxes_are_each_placements_box(seed):
+    """The array form of placement and box, against a Placement each: every sample's box at the
+    sizes people train at and at odd ones, for ordinary, very wide and very tall cut-outs."""
+    rng = np.random.default_rng(seed % 89)
+    ids = np.concatenate([np.arange(400), rng.integers(0, 2**32, 400)])
+    aspects = np.concatenate([rng.uniform(0.3, 3.0, 700), [0.01, 0.05, 0.2, 1.0, 5.0, 20.0, 100.0],
+                              rng.uniform(0.01, 100.0, 93)])
+    for res in (1, 7, 64, 160, 224, 320, 448, 1001):
+        boxes = placement_boxes(seed, ids, aspects, res)
+        want = [place_foreground(seed, int(i), float(a)).box(res) for i, a in zip(ids, aspects)]
+        assert boxes.dtype == np.int64 and [tuple(b) for b in boxes.tolist()] == want
+    assert placement_boxes(0, [2**32], [1.0], 64) is None  # where the draws are left to the generator
 
 
 class _PlanOrderPlanar:

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..blend import CUTOUT_KIND, draw_blend
 from ..compose import paste_cutout
-from ..plan import place_foreground, place_foregrounds
+from ..plan import place_foreground, place_foregrounds, placement_boxes
 from ..scene import Composite, compose_scene, scene_objects
 from .job import Job
 from .pictures import Pictures
@@ -29,12 +29,16 @@ class Compositor:
         """Positions in `ids` ordered by the cut-out each sample pastes (foreground, mirrored, width,
         height): made in this order, the samples that share a resized cut-out come one after another,
         and Pictures resizes it once for them. The boxes drawn here are kept for `compose`."""
-        size, aspect = self.job.size, self.pictures.aspect
-        _, fg, flip, _ = self.job.plan.decode(np.asarray(ids, dtype=np.int64))
-        placements = place_foregrounds(self.job.plan.seed, ids, [aspect(f) for f in fg.tolist()])
-        self._boxes.update((int(i), p.box(size)) for i, p in zip(ids, placements))
-        keys = [(f, fl, *self._boxes[int(i)][2:]) for i, f, fl in zip(ids, fg.tolist(), flip.tolist())]
-        return sorted(range(len(keys)), key=keys.__getitem__)
+        size, aspect, seed = self.job.size, self.pictures.aspect, self.job.plan.seed
+        ids = np.asarray(ids, dtype=np.int64)
+        _, fg, flip, _ = self.job.plan.decode(ids)
+        aspects = [aspect(f) for f in fg.tolist()]
+        boxes = placement_boxes(seed, ids, aspects, size)
+        if boxes is None:  # ids or a seed the array form does not cover: a placement each
+            boxes = np.array([p.box(size) for p in place_foregrounds(seed, ids, aspects)], np.int64).reshape(-1, 4)
+        self._boxes.update(zip(ids.tolist(), map(tuple, boxes.tolist())))
+        # a stable sort on (cut-out, mirrored, width, height), as sorted() on those tuples
+        return np.lexsort((boxes[:, 3], boxes[:, 2], flip, fg)).tolist()
 
     def compose(self, sample_id: int, res: int, with_mask: bool = True) -> Composite:
         """One sample composited at res×res: the picture, its mask (unless not wanted: a device
