@@ -204,7 +204,7 @@ def check_out_folder(out: Path, rec: dict, fingerprint: str) -> bool:
         return True
     old_rec = old.get("recipe", {})
     changed = [k for k in sorted(set(rec) | set(old_rec)) if rec.get(k) != old_rec.get(k)]
-    if changed and all(k.endswith("_version") for k in changed):
+    if changed and all(k == "format_version" or k in SceneOptions.VERSION_KEYS for k in changed):
         raise FgBgError(f"--out '{out}' holds a dataset made by another version of fgbg-depth (differs in: "
                         f"{', '.join(changed)}); this one would write other bytes into it: use another --out or delete it")
     raise FgBgError(f"--out '{out}' holds a dataset made with other arguments or inputs "

@@ -53,8 +53,8 @@ def read_recipe(folder: Path, source: str) -> dict:
                         f"writes format {FORMAT_VERSION}: install the fgbg-depth {made['versions'].get('fgbg_depth')} "
                         "that made it")
     here = SceneOptions.from_recipe(recipe).versions()
-    for key, what, first in (("compose_version", "compositing version", 1), ("blend_version", "blend versions", None)):
-        if here.get(key) != recipe.get(key, first):  # the first version wrote no key
+    for key, (what, first) in SceneOptions.VERSION_KEYS.items():
+        if here.get(key) != recipe.get(key, first):
             raise FgBgError(f"'{source}' was made with {what} {recipe.get(key, first or 'none')}; this fgbg-depth "
                             f"has {here.get(key) or 'none'}: install the fgbg-depth {made['versions'].get('fgbg_depth')} "
                             "that made it")

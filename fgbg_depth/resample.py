@@ -49,17 +49,20 @@ class Resampler:
             self._options = cykooz_resizer.ResizeOptions(
                 resize_alg=cykooz_resizer.ResizeAlg.convolution(cykooz_resizer.FilterType.bilinear), use_alpha=False)
 
-    def resize(self, image: Image.Image, w: int, h: int) -> Image.Image:
-        """`image` (mode RGBa or RGBX) at w×h, in its own mode; a copy when the size is its own."""
-        if image.mode not in MODES:
-            raise ValueError(f"resample needs one of {MODES}, not {image.mode}")
+    def resize(self, image: Image.Image, w: int, h: int, mode: str | None = None) -> Image.Image:
+        """`image` (mode RGBa or RGBX: four bands, each resized on its own) at w×h, labelled `mode`
+        (by default its own); a copy when the size is its own. The wheel takes four plain bands
+        labelled RGBa, so an RGBX picture is relabelled for it (a copy of it each time): a source
+        resized many times is best kept labelled RGBa, whatever its bands hold."""
+        mode = mode or image.mode
+        if image.mode not in MODES or mode not in MODES:
+            raise ValueError(f"resample needs one of {MODES}, not {image.mode} → {mode}")
         if (w, h) == image.size:
-            return image.copy()
+            return image.copy() if mode == image.mode else _relabel(image, mode)
         if self._fast is None:
-            return Image.frombytes(image.mode, (w, h), resize_bands(np.asarray(image), w, h).tobytes())
-        if image.mode == "RGBX":  # the wheel's Pillow entry takes RGBa for four plain bands
-            return _relabel(self._resize_fast(_relabel(image, "RGBa"), w, h), "RGBX")
-        return self._resize_fast(image, w, h)
+            return Image.frombytes(mode, (w, h), resize_bands(np.asarray(image), w, h).tobytes())
+        out = self._resize_fast(image if image.mode == "RGBa" else _relabel(image, "RGBa"), w, h)
+        return out if mode == "RGBa" else _relabel(out, mode)
 
     def _resize_fast(self, image: Image.Image, w: int, h: int) -> Image.Image:
         out = Image.new(image.mode, (w, h))

@@ -54,6 +54,10 @@ class SceneOptions:
         return {k: v for k, v in (("blend", self.blend), ("alpha", self.alpha), ("objects", self.objects))
                 if v != getattr(SceneOptions(), k)}
 
+    # the recipe keys `versions` writes: what each is called in a message, and its value in a recipe
+    # written before the key existed (compositing version 1 wrote none)
+    VERSION_KEYS = {"compose_version": ("compositing version", 1), "blend_version": ("blend versions", None)}
+
     def versions(self) -> dict:
         """The versions of the code that makes these options' pixels, for the recipe: compositing's
         (compose.COMPOSE_VERSION) always, and each blend's that has one (blend.BLEND_VERSION). A
@@ -95,7 +99,7 @@ def scene_objects(seed: int, sample_id: int, own_fg: int, own_flip: bool, n_fore
 class Composite:
     """One sample composited at one resolution."""
 
-    image: np.ndarray  # uint8 res×res×3 (RGB), or ×4 (RGBX: compose.pixels_of, the fourth byte filler)
+    image: np.ndarray  # uint8 res×res×3 (RGB), or ×4 (RGBX: compose.paste_cutout's, the fourth byte filler)
     mask: np.ndarray  # uint8 res×res: 255 where an object is (its silhouette, alpha > 0)
     box: tuple[int, int, int, int]  # the sample's own object
     alpha: np.ndarray | None = None  # uint8 res×res: the weight the objects got

@@ -27,11 +27,13 @@ def _cases(n, seed):
 @needs_wheel
 def test_the_wheel_and_the_numpy_form_give_the_same_bytes():
     fast, plain = Resampler(), Resampler(fast=False)
-    for pixels, w, h in _cases(150, 0):
+    for i, (pixels, w, h) in enumerate(_cases(150, 0)):
         for mode in resample.MODES:
             image = Image.frombytes(mode, pixels.shape[1::-1], pixels.tobytes())
-            got, want = fast.resize(image, w, h), plain.resize(image, w, h)
-            assert got.mode == want.mode == mode and got.size == want.size == (w, h)
+            # each input labelled as it comes, and also brought out under the other label
+            out = mode if i % 3 else resample.MODES[1 - resample.MODES.index(mode)]
+            got, want = fast.resize(image, w, h, mode=out), plain.resize(image, w, h, mode=out)
+            assert got.mode == want.mode == out and got.size == want.size == (w, h)
             assert np.array_equal(np.asarray(got), np.asarray(want)), (pixels.shape, w, h, mode)
         assert np.array_equal(np.asarray(want), resize_bands(pixels, w, h))
 
@@ -97,3 +99,7 @@ def test_only_four_band_modes_and_a_copy_at_the_same_size():
     image = Image.new("RGBa", (6, 5), (10, 20, 30, 40))
     same = r.resize(image, 6, 5)
     assert same is not image and same.tobytes() == image.tobytes()
+    relabelled = r.resize(image, 6, 5, mode="RGBX")  # the same bytes under the other label
+    assert relabelled.mode == "RGBX" and relabelled.tobytes() == image.tobytes()
+    with pytest.raises(ValueError):
+        r.resize(image, 3, 3, mode="RGBA")

@@ -108,7 +108,8 @@ class Pictures:
         key = (fg_id, res, flip)
         if key not in self._fg_colours:
             mip = self.foreground_for(fg_id, res, flip)
-            # one RGBX picture: resample.py resizes its four bands each on its own (no premultiplying),
-            # so one resize gives the colours and the alpha
-            self._fg_colours[key] = Image.merge("RGBX", (*bleed_colours(mip).split(), mip.getchannel("A")))
-        return self.resampler.resize(self._fg_colours[key], w, h)
+            # one 4-band picture: resample.py resizes its bands each on its own (no premultiplying), so
+            # one resize gives the colours and the alpha. Kept labelled RGBa, the form the resizer
+            # reads without a copy (the bands are not premultiplied: it is only ever resized)
+            self._fg_colours[key] = Image.merge("RGBa", (*bleed_colours(mip).split(), mip.getchannel("A")))
+        return self.resampler.resize(self._fg_colours[key], w, h, mode="RGBX")
