@@ -59,8 +59,10 @@ def paste_cutout(background: np.ndarray, cutout: Image.Image, opaque: np.ndarray
     mask: a cut-out pasted many times has it made once. The cut-out must lie inside the frame. The
     composite is the copy (H×W×4, the fourth byte filler), which Pillow's core pastes into in place,
     mapped as Image.frombuffer maps a buffer: no Pillow picture is made, copied or exported."""
+    if background.dtype != np.uint8 or background.ndim != 3 or background.shape[2] != 4:
+        raise ValueError(f"paste_cutout needs a uint8 H×W×4 background, not {background.dtype} {background.shape}")
     w, h = cutout.size
-    composite = background.copy()
+    composite = background.copy()  # C-contiguous and writable, as the mapping below needs
     canvas = Image.core.map_buffer(composite, (composite.shape[1], composite.shape[0]), "raw", 0, ("RGBX", 0, 1))
     # the core's paste, which Image.paste ends in: the box and modes are known good, its checks not needed
     canvas.paste(cutout.im, (x, y, x + w, y + h), cutout.im)

@@ -70,6 +70,9 @@ def test_placed_off_the_corner_too():
     pillow, pillow_mask = _pillow_paste(background, cutout, 30, 21)
     assert np.array_equal(pillow, ours) and np.array_equal(pillow_mask, mask)
     assert _pillow_paste(background, cutout, 30, 21, with_mask=False)[1] is None
+    wide = np.zeros((40, 50, 4), np.uint16)  # the mapping counts bytes: a wider dtype is refused, not pasted askew
+    with pytest.raises(ValueError):
+        paste_cutout(wide, Image.frombytes("RGBa", (17, 13), cutout.tobytes()), None, 30, 21)
     assert np.array_equal(_pillow_paste(background, cutout, 30, 21, with_mask=False)[0], ours)
 
 

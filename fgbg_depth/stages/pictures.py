@@ -52,6 +52,7 @@ class Pictures:
             rgb = self.background(bg_id, res)
             rgbx = np.full((*rgb.shape[:2], 4), 255, np.uint8)
             rgbx[..., :3] = rgb
+            rgbx.flags.writeable = False  # shared by every sample: each pastes onto a copy
             self._bg_rgbx[key] = rgbx
         return self._bg_rgbx[key]
 
