@@ -57,15 +57,6 @@ def place_with(rng: np.random.Generator, aspect: float) -> Placement:
     return Placement(x=across * (1.0 - w), y=depth_t * (1.0 - h), w=w, h=h)
 
 
-def place_foregrounds(seed: int, ids, aspects) -> list[Placement]:
-    """`place_foreground` for many samples at once (a shard's): the same placements, with each sample's
-    three draws computed for all of them together (`first_uniforms`) instead of a generator each."""
-    draws = first_uniforms(seed, ids, 3)
-    if draws is None:
-        return [place_foreground(seed, int(i), a) for i, a in zip(ids, aspects)]
-    return [place_with(_KnownDraws(d), a) for d, a in zip(draws, aspects)]
-
-
 def placement_boxes(seed: int, ids, aspects, res: int) -> np.ndarray | None:
     """`place_foreground(seed, i, a).box(res)` for many samples at once (n×4 int64: x, y, w, h): the
     same rule on arrays of a shard's draws, element by element the same float64 arithmetic (NumPy's
@@ -179,16 +170,6 @@ def first_uniforms(seed: int, ids, count: int) -> np.ndarray | None:
             bits = (folded >> rotation) | (folded << ((np.uint64(64) - rotation) & np.uint64(63)))
             out[:, j] = (bits >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
     return out
-
-
-class _KnownDraws:
-    """Stands in for a generator whose next draws are already known (`place_with` takes three)."""
-
-    def __init__(self, values: np.ndarray):
-        self.values = values
-
-    def random(self, count: int) -> np.ndarray:
-        return self.values[:count]
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:

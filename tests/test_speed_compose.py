@@ -48,6 +48,20 @@ def test_placement_boxes_are_each_placements_box(seed):
     assert placement_boxes(0, [2**32], [1.0], 64) is None  # where the draws are left to the generator
 
 
+def test_cutout_order_without_the_array_form_gives_the_same_order_and_boxes(tmp_path, monkeypatch):
+    """Where the draws are left to a generator per sample (placement_boxes gives None), the order
+    and the boxes kept for compose are the same."""
+    from fgbg_depth.stages import composite
+    from fgbg_depth.worker import ShardWorker
+    prep = _job(tmp_path)
+    ids = prep.job.plan.split_ids("train")[:150]
+    fast = ShardWorker(prep.job, backend=prep.backend).compositor
+    order = fast.cutout_order(ids)
+    monkeypatch.setattr(composite, "placement_boxes", lambda *args: None)
+    plain = ShardWorker(prep.job, backend=prep.backend).compositor
+    assert plain.cutout_order(ids) == order and plain._boxes == fast._boxes
+
+
 class _PlanOrderPlanar:
     """The planar prior without its per-sample promise: the worker then makes rows in plan order."""
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..blend import CUTOUT_KIND, draw_blend
 from ..compose import paste_cutout
-from ..plan import place_foreground, place_foregrounds, placement_boxes
+from ..plan import place_foreground, placement_boxes
 from ..scene import Composite, compose_scene, scene_objects
 from .job import Job
 from .pictures import Pictures
@@ -35,7 +35,8 @@ class Compositor:
         aspects = [aspect(f) for f in fg.tolist()]
         boxes = placement_boxes(seed, ids, aspects, size)
         if boxes is None:  # ids or a seed the array form does not cover: a placement each
-            boxes = np.array([p.box(size) for p in place_foregrounds(seed, ids, aspects)], np.int64).reshape(-1, 4)
+            boxes = np.array([place_foreground(seed, i, a).box(size) for i, a in zip(ids.tolist(), aspects)],
+                             np.int64).reshape(-1, 4)
         self._boxes.update(zip(ids.tolist(), map(tuple, boxes.tolist())))
         # a stable sort on (cut-out, mirrored, width, height), as sorted() on those tuples
         return np.lexsort((boxes[:, 3], boxes[:, 2], flip, fg)).tolist()
