@@ -158,6 +158,7 @@ def test_fast_sums_equal_plain_ones():
         assert acc["count"] == sum(v > 0 for v in flat)
         assert acc["sum"][0] == sum(flat) and acc["sumsq"][0] == sum(v * v for v in flat)
     assert 60 * 70 * 4 < stats.DEPTH_RUN < 3 * 160 * 200 and stats.DEPTH_RUN <= stats.EXACT_IN_FLOAT64
+    assert stats.DOT_RUN < 160 * 160 and stats.DOT_RUN <= 10_000  # runs of several dots; none threaded
 
 
 def paste_patch(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, coverage: np.ndarray | None = None) -> None:
