@@ -35,6 +35,14 @@ from pathlib import Path
 from huggingface_hub import constants
 from fgbg_depth.errors import FgBgError
 from fgbg_depth.hubdata import fetch_inputs
+import pyarrow.parquet as pq
+
+_read_row_group = pq.ParquetFile.read_row_group
+def read_row_group(self, *args, use_threads=True, **kwargs):
+    # Arrow's pool threads reading through a Python file can abort the interpreter at exit
+    assert not use_threads, "a row group read with Arrow's threads"
+    return _read_row_group(self, *args, use_threads=use_threads, **kwargs)
+pq.ParquetFile.read_row_group = read_row_group
 
 out = []
 for i, call in enumerate(json.loads(sys.stdin.read())):
