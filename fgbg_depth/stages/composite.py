@@ -35,8 +35,7 @@ class Compositor:
         aspects = [aspect(f) for f in fg.tolist()]
         boxes = placement_boxes(seed, ids, aspects, size)
         if boxes is None:  # ids or a seed the array form does not cover: a placement each
-            boxes = np.array([place_foreground(seed, i, a).box(size) for i, a in zip(ids.tolist(), aspects)],
-                             np.int64).reshape(-1, 4)
+            boxes = np.array([self.box(i, size) for i in ids.tolist()], np.int64).reshape(-1, 4)
         self._boxes.update(zip(ids.tolist(), map(tuple, boxes.tolist())))
         # a stable sort on (cut-out, mirrored, width, height), as sorted() on those tuples
         return np.lexsort((boxes[:, 3], boxes[:, 2], flip, fg)).tolist()
