@@ -3,10 +3,7 @@ resize of the cut-out is resample.py's; the once-per-input fits are Pillow's Lan
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import pyarrow as pa
 from PIL import Image
 
 RESAMPLE = Image.Resampling.LANCZOS  # once per background and cut-out: each sample's resize is resample.py's
@@ -71,23 +68,6 @@ def paste_cutout(background: np.ndarray, cutout: Image.Image, opaque: np.ndarray
     mask = np.zeros(composite.shape[:2], dtype=np.uint8)
     mask[y:y + h, x:x + w] = opaque
     return composite, mask
-
-
-def pixels_of(image: Image.Image) -> np.ndarray:
-    """A Pillow picture's pixels, read-only, over Pillow's own memory through its Arrow export (Pillow ≥
-    11.2, a picture in one block): uint8 H×W for L, H×W×4 for the four-byte 8-bit modes (an RGB picture
-    comes as RGBX, the fourth byte filler); np.asarray's copy where that cannot be had (other modes, an
-    older Pillow, a picture of several blocks; RGB then comes as H×W×3). The encoders and the statistics take either;
-    the array keeps the picture's memory alive."""
-    if image.mode in ("L", "RGB", "RGBA", "RGBa", "RGBX") and hasattr(image, "__arrow_c_array__"):
-        try:
-            data = pa.array(image).buffers()[-1]
-        except ValueError:  # "rows are not contiguous": a large picture lies in several blocks
-            pass
-        else:
-            shape = (image.height, image.width) if image.mode == "L" else (image.height, image.width, 4)
-            return np.frombuffer(data, np.uint8, math.prod(shape)).reshape(shape)
-    return np.asarray(image)
 
 
 def bleed_colours(fg: Image.Image) -> Image.Image:

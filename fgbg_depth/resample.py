@@ -51,23 +51,39 @@ class Resampler:
 
     def resize(self, image: Image.Image, w: int, h: int, mode: str | None = None) -> Image.Image:
         """`image` (mode RGBa or RGBX: four bands, each resized on its own) at w×h, labelled `mode`
-        (by default its own); a copy when the size is its own. The wheel takes four plain bands
-        labelled RGBa, so an RGBX picture is relabelled for it (a copy of it each time): a source
-        resized many times is best kept labelled RGBa, whatever its bands hold."""
+        (by default its own); a copy when the size is its own."""
+        return self.resize_pixels(image, w, h, mode)[0]
+
+    def resize_pixels(self, image: Image.Image, w: int, h: int,
+                      mode: str | None = None) -> tuple[Image.Image, np.ndarray]:
+        """`resize`, and the same memory as uint8 h×w×4 (the picture lies in the array: the resizer
+        writes into it, and a later reader such as a mask takes it without Pillow's copy or export).
+        The wheel takes four plain bands labelled RGBa, so an RGBX picture is relabelled for it (a
+        copy of it each time): a source resized many times is best kept labelled RGBa, whatever its
+        bands hold."""
         mode = mode or image.mode
         if image.mode not in MODES or mode not in MODES:
             raise ValueError(f"resample needs one of {MODES}, not {image.mode} → {mode}")
         if (w, h) == image.size:
-            return image.copy() if mode == image.mode else _relabel(image, mode)
-        if self._fast is None:
-            return Image.frombytes(mode, (w, h), resize_bands(np.asarray(image), w, h).tobytes())
-        out = self._resize_fast(image if image.mode == "RGBa" else _relabel(image, "RGBa"), w, h)
-        return out if mode == "RGBa" else _relabel(out, mode)
+            pixels = np.frombuffer(image.tobytes("raw", image.mode), np.uint8).reshape(h, w, 4).copy()
+        elif self._fast is None:
+            pixels = resize_bands(np.asarray(image), w, h)
+        else:
+            pixels = np.empty((h, w, 4), np.uint8)  # every byte is written by the resizer
+            source = image if image.mode == "RGBa" else _relabel(image, "RGBa")
+            out = mapped(pixels, "RGBa")
+            self._fast.resize_pil(source, out, self._options)
+            if mode == "RGBa":
+                return out, pixels
+        return mapped(pixels, mode), pixels
 
-    def _resize_fast(self, image: Image.Image, w: int, h: int) -> Image.Image:
-        out = Image.new(image.mode, (w, h))
-        self._fast.resize_pil(image, out, self._options)
-        return out
+
+def mapped(pixels: np.ndarray, mode: str) -> Image.Image:
+    """A Pillow picture of `mode` (four bytes a pixel) lying in a C-contiguous, writable uint8 h×w×4
+    array: Pillow's core maps the array's memory (as Image.frombuffer does for the modes it lists,
+    RGBa not among them) and keeps the array alive. No copy is made."""
+    core = Image.core.map_buffer(pixels, (pixels.shape[1], pixels.shape[0]), "raw", 0, (mode, 0, 1))
+    return Image.Image()._new(core)
 
 
 def _relabel(image: Image.Image, mode: str) -> Image.Image:

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from .contract import state_path
 from .depth import get_backend
+from .memory import tune_for_shards
 from .plan import ShardSpec
 from .scene import Composite
 from .shards import write_json_atomic, write_table_atomic
@@ -33,6 +34,7 @@ class ShardWorker:
     into `stage_seconds`, which the shard's marker and the run's report carry."""
 
     def __init__(self, job: Job, backend=None):
+        tune_for_shards()  # the process reuses its memory from batch to batch (memory.py)
         self.job = job
         self.backend = backend if backend is not None else get_backend(job.depth, **job.depth_options)
         self.pictures = Pictures(job.backgrounds, job.foregrounds, job.size)

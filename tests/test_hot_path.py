@@ -76,33 +76,6 @@ def test_placed_off_the_corner_too():
     assert np.array_equal(_pillow_paste(background, cutout, 30, 21, with_mask=False)[0], ours)
 
 
-def test_pixels_of_is_pillows_memory_or_a_copy_of_it():
-    """compose.pixels_of hands an RGB picture over without a copy (RGBX) where Pillow exports it, and
-    as a copy (RGB) where it cannot; the same pixels, and JPEGs of the same bytes, either way."""
-    from fgbg_depth.codecs import encode_jpeg
-    from fgbg_depth.compose import pixels_of
-    rng = np.random.default_rng(9)
-    rgb = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
-    image = Image.fromarray(rgb)
-    view = pixels_of(image)
-    assert view.shape == (61, 83, 4) and not view.flags.writeable and np.array_equal(view[..., :3], rgb)
-    assert encode_jpeg(view) == encode_jpeg(rgb)
-    image.paste((1, 2, 3), (0, 0, 5, 5))
-    assert (view[:5, :5, :3] == (1, 2, 3)).all()  # Pillow's own memory, not a copy
-
-    class Exportless(Image.Image):  # as an older Pillow: no Arrow export
-        __arrow_c_array__ = property(lambda self: (_ for _ in ()).throw(AttributeError))
-    old = image.copy()
-    old.__class__ = Exportless
-    assert not hasattr(old, "__arrow_c_array__")
-    assert np.array_equal(pixels_of(old), np.asarray(image))
-    big = Image.new("RGB", (4096, 4096), (7, 8, 9))  # several blocks of memory: copied
-    assert pixels_of(big).shape == (4096, 4096, 3)
-    for mode in ("I;16", "P", "1", "F"):  # other modes: np.asarray's own shape and type, never a wrong view
-        other = Image.new(mode, (9, 7))
-        assert np.array_equal(pixels_of(other), np.asarray(other)) and pixels_of(other).dtype == np.asarray(other).dtype
-
-
 def test_the_cached_premultiplied_resize_is_the_plain_one(tmp_path):
     """Pictures keeps each cut-out's premultiplied mip level and resizes it per sample: the same
     pixels as premultiplying and resizing it afresh (resample.py's NumPy form, so this holds the

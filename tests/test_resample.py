@@ -103,3 +103,22 @@ def test_only_four_band_modes_and_a_copy_at_the_same_size():
     assert relabelled.mode == "RGBX" and relabelled.tobytes() == image.tobytes()
     with pytest.raises(ValueError):
         r.resize(image, 3, 3, mode="RGBA")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_resized_pixels_are_the_pictures_own_memory(fast):
+    """resize_pixels hands the picture and an array that is its memory, not a copy (what the
+    compositing reads a cut-out's mask from): the same bytes as the picture, and a change to the
+    array is a change to the picture; in every mode, resized or at its own size, both resizers."""
+    r = Resampler(fast=fast)
+    for pixels, w, h in _cases(12, 3):
+        for mode, out in (("RGBa", "RGBa"), ("RGBa", "RGBX"), ("RGBX", "RGBa")):
+            image = Image.frombytes(mode, pixels.shape[1::-1], pixels.tobytes())
+            for size in ((w, h), image.size):
+                picture, array = r.resize_pixels(image, *size, mode=out)
+                assert picture.mode == out and picture.size == size and array.shape == (size[1], size[0], 4)
+                assert np.array_equal(np.asarray(picture), array)
+                assert np.array_equal(array, np.asarray(r.resize(image, *size, mode=out)))
+                array[0, 0] = (1, 2, 3, 4)
+                assert picture.getpixel((0, 0)) == (1, 2, 3, 4)
+                assert image.tobytes() == pixels.tobytes()  # the source untouched
