@@ -65,7 +65,7 @@ class Resampler:
         if image.mode not in MODES or mode not in MODES:
             raise ValueError(f"resample needs one of {MODES}, not {image.mode} → {mode}")
         if (w, h) == image.size:
-            pixels = np.frombuffer(image.tobytes("raw", image.mode), np.uint8).reshape(h, w, 4).copy()
+            pixels = np.array(image)  # a copy, writable, h×w×4 (both modes are four bytes a pixel)
         elif self._fast is None:
             pixels = resize_bands(np.asarray(image), w, h)
         else:
