@@ -401,9 +401,13 @@ def _parquet_file(address: HubAddress, commit: str, path: str, size: int, online
         elif not online:
             raise _not_cached(address, f"a chosen row of {path}")
         else:  # cache "none": each read pyarrow asks for (footer, column chunk) is one range request
+            # pre_buffer off: pre-buffering reads through Arrow's IO threads, which call back into this
+            # Python file; a read left in flight is then freed on such a thread while the interpreter
+            # exits, which needs the GIL there and aborts ("terminate called without an active
+            # exception": core dumps show arrow::py::PyBuffer's destructor in PyGILState_Ensure)
             with HfFileSystem().open(f"datasets/{address.repo}@{commit}/{path}", "rb", cache_type="none",
                                      size=size) as f, \
-                    pq.ParquetFile(f, metadata=_FOOTERS.get((address.repo, commit, path))) as pf:
+                    pq.ParquetFile(f, metadata=_FOOTERS.get((address.repo, commit, path)), pre_buffer=False) as pf:
                 yield pf
     except (pa.ArrowException, OSError) as exc:  # pyarrow says a broken file with an OSError without errno
         if isinstance(exc, (HfHubHTTPError, FileNotFoundError)) or getattr(exc, "errno", None) is not None:
