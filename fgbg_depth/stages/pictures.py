@@ -86,25 +86,27 @@ class Pictures:
         same cut-out at the same size share them."""
         key = (fg_id, res, flip, w, h)
         if self._last_pasteable is None or self._last_pasteable[0] != key:
-            cut, pixels = self.premultiplied_cutout(fg_id, res, flip, w, h, with_pixels=True)
+            cut, pixels = self.resampler.resize_pixels(self.premultiplied_mip(fg_id, res, flip), w, h)
             # alpha > 0: each pixel read as one little-endian word, its alpha the top byte
             opaque = np.greater(pixels.view("<u4")[..., 0], 0xFFFFFF).view(np.uint8)
             opaque *= np.uint8(255)
             self._last_pasteable = (key, (cut, opaque))
         return self._last_pasteable[1]
 
-    def premultiplied_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int,
-                             with_pixels: bool = False) -> Image.Image | tuple[Image.Image, np.ndarray]:
-        """`foreground_for` at w×h, premultiplied (RGBa: colour·alpha, so a resize mixes no colour of
-        a transparent pixel in, and no dark fringe appears), as Pillow pastes it over a frame (the
-        over operator: frame·(1 − alpha) + colour) and motion blur averages it. The premultiplied
-        mip level is made once per process; each size is resample.py's resize of it. With its
-        pixels too (uint8 h×w×4, the picture's own memory) if asked."""
+    def premultiplied_mip(self, fg_id: int, res: int, flip: bool) -> Image.Image:
+        """`foreground_for` premultiplied (RGBa), made once per process: what each sample's cut-out is
+        resized from."""
         key = (fg_id, res, flip)
         if key not in self._fg_premultiplied:
             self._fg_premultiplied[key] = self.foreground_for(fg_id, res, flip).convert("RGBa")
-        made = self.resampler.resize_pixels(self._fg_premultiplied[key], w, h)
-        return made if with_pixels else made[0]
+        return self._fg_premultiplied[key]
+
+    def premultiplied_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
+        """`foreground_for` at w×h, premultiplied (RGBa: colour·alpha, so a resize mixes no colour of
+        a transparent pixel in, and no dark fringe appears), as Pillow pastes it over a frame (the
+        over operator: frame·(1 − alpha) + colour) and motion blur averages it: resample.py's resize
+        of `premultiplied_mip`."""
+        return self.resampler.resize(self.premultiplied_mip(fg_id, res, flip), w, h)
 
     def scene_cutout(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> Image.Image:
         """A scene's cut-out at w×h (RGBX, its fourth band the alpha): `foreground_for`'s alpha, and
