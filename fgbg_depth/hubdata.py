@@ -437,7 +437,7 @@ def _row_files(address, listing, path, rows, image, matte, label, online) -> dic
         with _parquet_file(address, listing["commit"], path, listing["files"][path], online) as pf:
             for group, group_rows in by_group:
                 # on this thread: Arrow's pool threads reading a Python file (range requests) can
-                # abort the interpreter at exit (apache/arrow#34314, #50482; seen here ~1 run in 300)
+                # abort the interpreter at exit (apache/arrow#34314, #50482), as pre-buffering did here
                 table = pf.read_row_group(group, columns=[c for c in (image, matte, label) if c],
                                           use_threads=False)
                 for row in group_rows:
