@@ -137,6 +137,8 @@ def test_the_planar_prior_given_the_boxes_is_the_prior_without_them():
         mask[y:y + h, x:x + w] = np.where(rng.random((h, w)) < 0.7, 255, 0)
         boxes.append((x, y, w, h))
     masks[3] = 0  # a cut-out with no opaque pixel at its size
+    for i, (x, y, w, h) in list(enumerate(boxes))[4:10]:  # boxes whose lowest rows are clear: the foot is higher
+        masks[i, y + h // 2:y + h, x:x + w] = 0
     assert np.array_equal(planar.units_from_masks(masks, scale, quantum, boxes=boxes),
                           planar.units_from_masks(masks, scale, quantum))
 

@@ -32,6 +32,16 @@ def standing_objects(mask: np.ndarray) -> list[tuple[np.ndarray, int]]:
     return objects
 
 
+def lowest_lit_row(on: np.ndarray) -> int:
+    """The last row of a boolean picture with any pixel on, or -1: looked for from the bottom up. A
+    pasted cut-out's box is the box of its opaque pixels, so its bottom row is nearly always lit,
+    and a reduction over the whole box (what this replaces) cost a fifth of the prior's time."""
+    for row in range(on.shape[0] - 1, -1, -1):
+        if on[row].any():
+            return row
+    return -1
+
+
 class PlanarDepth:
     name = "planar"
     input_size = None
@@ -81,9 +91,9 @@ class PlanarDepth:
                 continue
             x, y, bw, bh = boxes[i]
             on = masks[i, y:y + bh, x:x + bw] > 0
-            lit = np.flatnonzero(on.any(axis=1))
-            if lit.size:
-                out[i, y:y + bh, x:x + bw][on] = rows[y + lit[-1]]
+            foot = lowest_lit_row(on)
+            if foot >= 0:
+                out[i, y:y + bh, x:x + bw][on] = rows[y + foot]
         return out
 
     def describe(self) -> dict:
