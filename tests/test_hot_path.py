@@ -113,7 +113,10 @@ def test_planar_units_from_masks_equal_quantised_predictions():
     assert np.array_equal(planar.units_from_masks(masks, scale, quantum), want)
 
 
-def test_fast_sums_equal_plain_ones():
+@pytest.mark.parametrize("vecdot", [True, False], ids=["numpy2", "numpy1"])
+def test_fast_sums_equal_plain_ones(vecdot, monkeypatch):
+    if not vecdot:  # NumPy before 2.0 has no vecdot: a dot per row
+        monkeypatch.delattr(np, "vecdot", raising=False)
     rng = np.random.default_rng(3)
     rgbx = rng.integers(0, 256, (5, 31, 47, 4), dtype=np.uint8)
     a, b = np.zeros((3, 256), np.int64), np.zeros((3, 256), np.int64)
