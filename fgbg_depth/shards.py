@@ -95,11 +95,14 @@ def write_table_atomic(table: pa.Table, final_path: Path, tmp_dir: Path) -> tupl
     final_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{final_path.name}.{uuid.uuid4().hex[:8]}.tmp"
     sizes = _row_image_bytes(table)
+    options = _writer_options(table)
     try:
-        with pq.ParquetWriter(tmp, table.schema, **_writer_options(table)) as writer:
+        with pq.ParquetWriter(tmp, table.schema, **options) as writer:
             for start, stop in _row_group_bounds(sizes):
                 writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
-        with pq.ParquetFile(tmp) as written:  # it reads back whole, a row group at a time
+        # it reads back whole, a row group at a time; the columns written with a dictionary are read
+        # as one (every page is still decoded, and a background's bytes are not copied out per row)
+        with pq.ParquetFile(tmp, read_dictionary=options["use_dictionary"]) as written:
             if sum(written.read_row_group(i).num_rows for i in range(written.num_row_groups)) != table.num_rows:
                 raise OSError(errno.EIO, f"{tmp.name} did not read back whole")
         digest = hashlib.sha256()
