@@ -61,6 +61,10 @@ class GenerateOptions:
     foreground_column: str | None = None
     label_column: str | None = None
     matte_column: str | None = None
+    # what `rebuild` carries over from the card it rebuilds, whose inputs now come from its sources/:
+    # where they first came from ("cutout": the recipe's cut-out records, "cutouts": the card's
+    # cutout_source, "hub_inputs": the Hub datasets), so the rebuilt card and recipe name them too
+    provenance: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -152,7 +156,7 @@ def check_options(opts: GenerateOptions) -> None:
 
 
 def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, plan: Plan, scale: float,
-           quantum: int, cutouts: CutoutFolder | None = None, origins: dict | None = None) -> dict:
+           quantum: int, cutout: dict | None = None, origins: dict | None = None) -> dict:
     """Everything that decides the bytes of the output; its hash is the run's fingerprint."""
     return {
         "format_version": FORMAT_VERSION,
@@ -164,7 +168,7 @@ def recipe(opts: GenerateOptions, inputs: Inputs, depth: str, depth_info: dict, 
         **scene_options(opts).versions(),
         "backgrounds": [[f.name, f.sha256] for f in inputs.backgrounds],
         "foregrounds": [[f.name, f.sha256] for f in inputs.foregrounds],
-        **({"cutout": cutouts.recipe()} if cutouts else {}),  # the records of a cut-out folder used
+        **({"cutout": cutout} if cutout else {}),  # the records of a cut-out folder used (CutoutFolder.recipe)
         # only with categories: their names, and each foreground's (an id into them)
         **({"categories": {"names": list(inputs.categories), "of_foregrounds": [f.category for f in inputs.foregrounds]}}
            if inputs.categories else {}),
@@ -258,8 +262,11 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     max_m = depth_info.get("max_m") if choice.name != "none" else None
     scale = depth_scale_for(max_m) if max_m else DEPTH_SCALE
     quantum = depth_quantum_for(scale)
-    rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum, cutouts,
-                 {role: {k: v for k, v in o.items() if k != "skipped"} for role, o in origins.items()})
+    carried = opts.provenance
+    rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum,
+                 cutouts.recipe() if cutouts else carried.get("cutout"),
+                 {role: {k: v for k, v in o.items() if k != "skipped"} for role, o in origins.items()}
+                 or carried.get("hub_inputs"))
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=choice.name, out=str(opts.out), fingerprint=fingerprint_of(rec), depth_options=options,
               depth_scale=scale, depth_quantum=quantum, runs_model=model, scene=scene_options(opts),
@@ -373,8 +380,8 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
     from .finalize import finalize
     summary = finalize(out, opts, job, prep.inputs, [results[s.filename] for s in specs], prep.depth_info, note,
                        resumed=resuming, skipped_shards=len(specs) - len(todo),
-                       cutouts=prep.cutouts.summary() if prep.cutouts else None, recipe=prep.recipe,
-                       origins=prep.origins)
+                       cutouts=prep.cutouts.summary() if prep.cutouts else opts.provenance.get("cutouts"),
+                       recipe=prep.recipe, origins=prep.origins or opts.provenance.get("hub_inputs"))
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}
     write_json_atomic(summary, state_path(out, "report.json"))

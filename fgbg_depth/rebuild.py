@@ -100,8 +100,10 @@ def unpack_sources(folder: Path, recipe: dict, into: Path) -> dict[str, Listing]
 
 
 def options_from(recipe: dict, out: str, listings: dict, license_: str | None, workers: int | None,
-                 progress: bool) -> GenerateOptions:
-    """The generate arguments the recipe records, depth pinned to what made the published shards."""
+                 progress: bool, card: dict | None = None) -> GenerateOptions:
+    """The generate arguments the recipe records, depth pinned to what made the published shards, and
+    where the inputs first came from (a cut-out model, Hub datasets: the recipe's records and the
+    card's `cutout_source`), which the rebuilt card and recipe name as the published ones do."""
     depth = recipe["depth"]
     info = recipe.get("depth_model") or {}
     opts = GenerateOptions(out=out, backgrounds=listings["backgrounds"], foregrounds=listings["foregrounds"],
@@ -109,6 +111,9 @@ def options_from(recipe: dict, out: str, listings: dict, license_: str | None, w
                            test_fraction=recipe["test_fraction"], split_by=recipe["split_by"], seed=recipe["seed"],
                            shard_rows=recipe["shard_rows"], workers=workers, license=license_, progress=progress,
                            **{k: v for k, v in SceneOptions.from_recipe(recipe).__dict__.items()})
+    carried = {"cutout": recipe.get("cutout"), "hub_inputs": recipe.get("hub_inputs"),
+               "cutouts": (card or {}).get("cutout_source")}
+    opts.provenance = {k: v for k, v in carried.items() if v}
     if depth == "depth-anything":
         opts.depth_model, opts.depth_revision = info.get("model"), info.get("revision")
     if depth in ("depth-anything", "densedepth"):
@@ -152,8 +157,8 @@ def rebuild(source: str, out: str, revision: str | None = None, workers: int | N
         print(f"fgbg-depth: note: {line}; the shards may not come out byte for byte", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="fgbg-depth-rebuild-") as staging:  # the inputs, while generate runs
         listings = unpack_sources(folder, recipe, Path(staging))
-        license_ = read_card_metadata((folder / "README.md").read_text(encoding="utf-8")).get("license")
-        summary = generate(options_from(recipe, out, listings, license_, workers, progress))
+        card = read_card_metadata((folder / "README.md").read_text(encoding="utf-8"))
+        summary = generate(options_from(recipe, out, listings, card.get("license"), workers, progress, card))
     got = {name: sha for split in summary["splits"].values() for name, sha in split["sha256"].items()}
     equal = sorted(n for n, sha in made["shards"].items() if got.get(n) == sha)
     differ = sorted(n for n in made["shards"] if n not in equal)

@@ -183,6 +183,15 @@ def test_cut_outs_feed_generate_which_names_the_model_and_verifies(demo, hub, fr
     assert manifest["recipe"]["cutout"]["models"][0]["model"] == REPO
     verified = run_cli("verify", data)
     assert verified.returncode == 0, verified.stdout
+    # rebuilt from its card and sources/ (plain files now): the same shards, and the model still named
+    again = tmp_path / "again"
+    res = run_cli("rebuild", data, "--out", again, "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "byte for byte" in res.stdout
+    rebuilt = (again / "README.md").read_text()
+    assert read_card_metadata(rebuilt)["cutout_source"] == source
+    assert f"cut out of photos by `{REPO}` at revision `{hub.models[REPO].branches['main']}`" in rebuilt
+    assert json.loads((again / ".fgbg-depth" / "manifest.json").read_text())["recipe"] == manifest["recipe"]
 
 
 @pytest.mark.slow

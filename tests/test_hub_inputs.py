@@ -100,6 +100,14 @@ def test_parquet_backgrounds_sampled_and_image_file_foregrounds_with_categories(
                     "--foregrounds", "hf://datasets/owner/objects", "--seed", "1", env=env).returncode == 0
     names = lambda o: [n for n, _ in json.loads((o / ".fgbg-depth/manifest.json").read_text())["recipe"]["backgrounds"]]  # noqa: E731
     assert names(other) != names(out)
+    # rebuilt from its card and sources/ (no Hub needed): the same shards, and the Hub datasets still named
+    rebuilt = tmp_path / "rebuilt"
+    res = run_cli("rebuild", out, "--out", rebuilt, "--quiet", env=env_for(hub, tmp_path / "empty", offline=True))
+    assert res.returncode == 0, res.stderr
+    assert shard_hashes(rebuilt) == shard_hashes(out)
+    assert card_meta(rebuilt)["input_sources"] == sources
+    assert "The backgrounds are 5 of the 120 images of `hf://datasets/owner/places/data`" in (rebuilt / "README.md").read_text()
+    assert json.loads((rebuilt / ".fgbg-depth/manifest.json").read_text())["recipe"] == recipe
 
 
 def test_a_parquet_dataset_with_a_matte_and_a_classlabel_gives_rgba_foregrounds_by_class(hub, tmp_path):
