@@ -186,20 +186,30 @@ def floor_pictures(which: str, placements: int, size: int, budget_bytes: int = 2
 CACHED_BYTES = 8 << 20  # pictures timed at a time: they fit in the last-level cache, as ours do when encoded
 
 
-def time_floor(pictures, passes: int = 1) -> float:
-    """Seconds per sample of the encoders alone: JPEG encode of the composite and its decode (what
-    the exact statistics need), the mask's and the depth's grey PNGs (codecs.py's general functions).
-    The pictures are taken a few at a time and read once, untimed, before the encoders run on them:
-    ours encodes each picture just after making it, from the cache, and a floor that read them from
-    memory would be higher than the encoders' own cost. `passes` over them all: `bench_sizes` asks
-    for as many as take about as long as a run of ours, so both meet the machine's swings alike."""
-    from fgbg_depth.codecs import decode_jpeg, encode_jpeg, encode_png_gray
-    per_picture = sum(a.nbytes for a in pictures[0])
-    at_once = max(1, CACHED_BYTES // per_picture)
-    seconds = 0.0
-    for _ in range(passes):
-        for start in range(0, len(pictures), at_once):
-            group = pictures[start:start + at_once]
+class Floor:
+    """The encoders alone, timed in turns: JPEG encode of the composite and its decode (what the
+    exact statistics need), the mask's and the depth's grey PNGs (codecs.py's general functions),
+    each turn on the next pictures in a cycle over them. The pictures are taken a few at a time and
+    read once, untimed, before the encoders run on them: ours encodes each picture just after
+    making it, from the cache, and a floor that read them from memory would be higher than the
+    encoders' own cost. `seconds` and `pictures` count the timed encoders; `spent` is all the CPU
+    time the turns took, reading included (what a run of ours that had turns taken inside it
+    subtracts from its own time)."""
+
+    def __init__(self, pictures):
+        self.pictures = pictures
+        self.at_once = max(1, CACHED_BYTES // sum(a.nbytes for a in pictures[0]))
+        self.next = 0
+        self.seconds = self.spent = 0.0
+        self.count = 0
+
+    def turn(self, n: int) -> None:
+        from fgbg_depth.codecs import decode_jpeg, encode_jpeg, encode_png_gray
+        c0 = time.process_time()
+        while n > 0:
+            group = [self.pictures[(self.next + i) % len(self.pictures)] for i in range(min(n, self.at_once))]
+            self.next = (self.next + len(group)) % len(self.pictures)
+            n -= len(group)
             for arrays in group:  # into the cache
                 for a in arrays:
                     a.max()
@@ -208,8 +218,46 @@ def time_floor(pictures, passes: int = 1) -> float:
                 decode_jpeg(encode_jpeg(image))
                 encode_png_gray(mask)
                 encode_png_gray(depth)
-            seconds += time.process_time() - t0
-    return seconds / (len(pictures) * passes)
+            self.seconds += time.process_time() - t0
+            self.count += len(group)
+        self.spent += time.process_time() - c0
+
+    def per_picture(self) -> float:
+        return self.seconds / self.count
+
+
+def ours_taking_turns(floor: Floor, out: Path, placements: int, inputs: str, size: int) -> tuple[float, float, float]:
+    """A whole `generate --workers 1` in process, the floor taking a turn after each shard on as many
+    pictures as the shard has samples: both meet the same seconds of this machine's swings, which
+    come and go within a run. Returns (our CPU seconds, our wall seconds, the floor's seconds per
+    picture in this run), ours without the turns' time."""
+    from fgbg_depth.worker import ShardWorker
+    make = ShardWorker.make
+    before_seconds, before_count, before_spent = floor.seconds, floor.count, floor.spent
+    wall_in_turns = 0.0
+
+    def make_then_floor(self, spec):
+        nonlocal wall_in_turns
+        made = make(self, spec)
+        t0 = time.perf_counter()
+        floor.turn(spec.stop - spec.start)
+        wall_in_turns += time.perf_counter() - t0
+        return made
+
+    ShardWorker.make = make_then_floor
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        ours_run(out, placements, inputs, size)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    finally:
+        ShardWorker.make = make
+    return (cpu - (floor.spent - before_spent), wall - wall_in_turns,
+            (floor.seconds - before_seconds) / (floor.count - before_count))
+
+
+def ours_run(out: Path, placements: int, inputs: str, size: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)  # the last round's output, deleted before the clock starts
+    return ours(out, placements, inputs=inputs, size=size)
 
 
 def bench_sizes(which: str, placements: int, sizes, runs: int, tmp: Path) -> None:
@@ -219,28 +267,24 @@ def bench_sizes(which: str, placements: int, sizes, runs: int, tmp: Path) -> Non
     inputs = load_inputs(bgs, fgs)
     n = Plan(len(inputs.backgrounds), len(inputs.foregrounds), placements).n_samples
     print(f"sizes: {which} inputs, {n} samples, planar, 1 core (CPU {cpu}); ours = a whole `generate --workers 1` "
-          f"in process; floor = the encoders alone on every k-th sample's pictures, a few at a time from the cache, "
-          f"as many passes as take as long as a run of ours; "
-          f"CPU time of this process "
-          f"(what other work on the machine moves least); median of {runs} rounds in which the two take turns")
+          f"in process; floor = the encoders alone on every k-th sample's pictures, a few at a time from the cache; "
+          f"the two take turns shard by shard (after each shard of ours, the floor on as many pictures as it had "
+          f"samples, its time taken out of ours); CPU time of this process (what other work on the machine moves "
+          f"least); median of {runs} runs' own ratios")
     for size in sizes:
         pictures = floor_pictures(which, placements, size)
-        c0 = time.process_time()
-        ours(tmp / "sizes", placements, inputs=which, size=size)  # warm-up
-        ours_run = time.process_time() - c0
-        passes = max(1, round(ours_run / (time_floor(pictures) * len(pictures))))  # a floor as long as a run
+        floor = Floor(pictures)
+        ours_taking_turns(floor, tmp / "sizes", placements, which, size)  # warm-up
         ours_s, floor_s, wall_s = [], [], []
         for _ in range(runs):
-            shutil.rmtree(tmp / "sizes")  # the last round's output, deleted before the clock starts
-            t0, c0 = time.perf_counter(), time.process_time()
-            ours(tmp / "sizes", placements, inputs=which, size=size)
-            ours_s.append((time.process_time() - c0) / n)
-            wall_s.append((time.perf_counter() - t0) / n)
-            floor_s.append(time_floor(pictures, passes))
+            cpu_s, wall, per_picture = ours_taking_turns(floor, tmp / "sizes", placements, which, size)
+            ours_s.append(cpu_s / n)
+            wall_s.append(wall / n)
+            floor_s.append(per_picture)
         data = sum(p.stat().st_size for p in (tmp / "sizes" / "data").glob("*.parquet"))
         ratio = statistics.median(o / f for o, f in zip(ours_s, floor_s))
         ours_ms, floor_ms = statistics.median(ours_s) * 1e3, statistics.median(floor_s) * 1e3
-        del pictures
+        del pictures, floor
         cmd = ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
         cmd += [sys.executable, "-m", "fgbg_depth", "generate", "--out", str(tmp / "sizes-rss"), "--placements",
                 str(placements), "--size", str(size), "--depth", "planar", "--workers", "1", "--quiet"]
@@ -250,7 +294,8 @@ def bench_sizes(which: str, placements: int, sizes, runs: int, tmp: Path) -> Non
         print(f"sizes {size:3d} px  ours {ours_ms:6.3f} ms/sample ({1e3 / ours_ms:6.0f} samples/s; wall "
               f"{1 / statistics.median(wall_s):6.0f}/s)  floor "
               f"{floor_ms:6.3f} ms  ours/floor {ratio:5.2f}x  {data / n:7.0f} bytes/sample  peak RSS "
-              f"{peak / 2**20:5.0f} MiB (rc={proc.returncode})  (rounds ours: "
+              f"{peak / 2**20:5.0f} MiB (rc={proc.returncode})  (runs' ratios: "
+              f"{', '.join(f'{o / f:.2f}' for o, f in zip(ours_s, floor_s))}; ours: "
               f"{', '.join(f'{t * 1e3:.3f}' for t in ours_s)}; floor: {', '.join(f'{t * 1e3:.3f}' for t in floor_s)})",
               flush=True)
 
