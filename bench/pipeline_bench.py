@@ -26,11 +26,12 @@ tools/make_small_photo_inputs.py; 50 placements, 6,000 samples); 160 px, planar 
   (start-up, inputs, plan, shards, sources, card) and the notebook way as a process of its own, the
   two taking turns --runs times (not run by default).
 - sizes: per --sizes (160, 224, 320, 448), on one core: our samples/s (in process, `--workers 1`),
-  the floor our output format sets measured in the same rounds (the encoders alone on the same
-  pictures, taken a few at a time from the cache as ours are: JPEG encode of `fg_bg` and its decode
-  for the statistics, the mask's and the depth's grey PNGs, by codecs.py's general functions), our
-  cost as a multiple of it (the median of each round's own ratio), bytes per sample, and the peak
-  RSS of `generate --workers 1` as a process.
+  the floor our output format sets (the encoders alone on the same pictures, taken a few at a time
+  from the cache as ours are: JPEG encode of `fg_bg` and its decode for the statistics, the mask's
+  and the depth's grey PNGs, by codecs.py's general functions), the two taking turns shard by shard
+  within each run (after each of our shards, the floor on as many pictures as it had samples, its
+  time taken out of ours), our cost as a multiple of it (the median of each run's own ratio), bytes
+  per sample, and the peak RSS of `generate --workers 1` as a process.
   Both sides are timed in this process's CPU time, which a busy machine moves far less than wall
   time (the wall rate is printed too).
 - feed: what one sample costs the CPU in a model run (compositing at the output size and at the
