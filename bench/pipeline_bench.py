@@ -245,20 +245,16 @@ def ours_taking_turns(floor: Floor, out: Path, placements: int, inputs: str, siz
         wall_in_turns += time.perf_counter() - t0
         return made
 
+    shutil.rmtree(out, ignore_errors=True)  # the last run's output, deleted before the clock starts
     ShardWorker.make = make_then_floor
     try:
         t0, c0 = time.perf_counter(), time.process_time()
-        ours_run(out, placements, inputs, size)
+        ours(out, placements, inputs=inputs, size=size)
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     finally:
         ShardWorker.make = make
     return (cpu - (floor.spent - before_spent), wall - wall_in_turns,
             (floor.seconds - before_seconds) / (floor.count - before_count))
-
-
-def ours_run(out: Path, placements: int, inputs: str, size: int) -> dict:
-    shutil.rmtree(out, ignore_errors=True)  # the last round's output, deleted before the clock starts
-    return ours(out, placements, inputs=inputs, size=size)
 
 
 def bench_sizes(which: str, placements: int, sizes, runs: int, tmp: Path) -> None:
