@@ -255,6 +255,7 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     origins: dict = {}
     backgrounds = _hub_listing(opts, "backgrounds", origins) or opts.backgrounds
     foregrounds = _hub_listing(opts, "foregrounds", origins) or opts.foregrounds
+    origins = origins or dict(opts.provenance.get("hub_inputs") or {})  # a rebuild's, from the card
     inputs = load_inputs(backgrounds, foregrounds, cutouts.screen if cutouts else None)
     plan = Plan(len(inputs.backgrounds), len(inputs.foregrounds), opts.placements, opts.seed,
                 opts.test_fraction, opts.split_by, opts.shard_rows or shard_rows_for(opts.size))
@@ -262,11 +263,9 @@ def prepare(opts: GenerateOptions, load_model: bool = True) -> Prepared:
     max_m = depth_info.get("max_m") if choice.name != "none" else None
     scale = depth_scale_for(max_m) if max_m else DEPTH_SCALE
     quantum = depth_quantum_for(scale)
-    carried = opts.provenance
     rec = recipe(opts, inputs, choice.name, depth_info, plan, scale, quantum,
-                 cutouts.recipe() if cutouts else carried.get("cutout"),
-                 {role: {k: v for k, v in o.items() if k != "skipped"} for role, o in origins.items()}
-                 or carried.get("hub_inputs"))
+                 cutouts.recipe() if cutouts else opts.provenance.get("cutout"),
+                 {role: {k: v for k, v in o.items() if k != "skipped"} for role, o in origins.items()})
     job = Job(plan=plan, size=opts.size, backgrounds=inputs.backgrounds, foregrounds=inputs.foregrounds,
               depth=choice.name, out=str(opts.out), fingerprint=fingerprint_of(rec), depth_options=options,
               depth_scale=scale, depth_quantum=quantum, runs_model=model, scene=scene_options(opts),
@@ -381,7 +380,7 @@ def _generate_locked(opts: GenerateOptions, out: Path, t0: float) -> dict:
     summary = finalize(out, opts, job, prep.inputs, [results[s.filename] for s in specs], prep.depth_info, note,
                        resumed=resuming, skipped_shards=len(specs) - len(todo),
                        cutouts=prep.cutouts.summary() if prep.cutouts else opts.provenance.get("cutouts"),
-                       recipe=prep.recipe, origins=prep.origins or opts.provenance.get("hub_inputs"))
+                       recipe=prep.recipe, origins=prep.origins)
     summary["timings_s"] = {"prepare": round(t_prepare - t0, 3), "shards": round(t_shards - t_prepare, 3),
                             "finalize": round(time.perf_counter() - t_shards, 3)}
     write_json_atomic(summary, state_path(out, "report.json"))

@@ -37,8 +37,9 @@ def fetch_published(source: str, revision: str | None) -> Path:
     return path
 
 
-def read_recipe(folder: Path, source: str) -> dict:
-    """The card's `fgbg_depth` key: {"recipe", "versions", "shards"}; refuses what cannot be rebuilt."""
+def read_card(folder: Path, source: str) -> dict:
+    """The card's metadata, whose `fgbg_depth` key holds {"recipe", "versions", "shards"}; refuses what
+    cannot be rebuilt."""
     try:
         meta = read_card_metadata((folder / "README.md").read_text(encoding="utf-8"))
     except OSError:
@@ -58,7 +59,7 @@ def read_recipe(folder: Path, source: str) -> dict:
             raise FgBgError(f"'{source}' was made with {what} {recipe.get(key, first or 'none')}; this fgbg-depth "
                             f"has {here.get(key) or 'none'}: install the fgbg-depth {made['versions'].get('fgbg_depth')} "
                             "that made it")
-    return made
+    return meta
 
 
 def version_differences(recorded: dict) -> list[str]:
@@ -149,7 +150,8 @@ def rebuild(source: str, out: str, revision: str | None = None, workers: int | N
             progress: bool = True) -> dict:
     """Regenerate `source` into `out`; returns {"equal": [...], "differ": [...], "differences": [...]}."""
     folder = fetch_published(source, revision)
-    made = read_recipe(folder, source)
+    card = read_card(folder, source)
+    made = card["fgbg_depth"]
     recipe = made["recipe"]
     check_depth_source(recipe)
     differences = version_differences(made.get("versions") or {})
@@ -157,7 +159,6 @@ def rebuild(source: str, out: str, revision: str | None = None, workers: int | N
         print(f"fgbg-depth: note: {line}; the shards may not come out byte for byte", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="fgbg-depth-rebuild-") as staging:  # the inputs, while generate runs
         listings = unpack_sources(folder, recipe, Path(staging))
-        card = read_card_metadata((folder / "README.md").read_text(encoding="utf-8"))
         summary = generate(options_from(recipe, out, listings, card.get("license"), workers, progress, card))
     got = {name: sha for split in summary["splits"].values() for name, sha in split["sha256"].items()}
     equal = sorted(n for n, sha in made["shards"].items() if got.get(n) == sha)
