@@ -33,6 +33,21 @@ def reduce_foreground(fg: Image.Image, res: int, flip: bool) -> Image.Image:
     return im
 
 
+class Silhouette:
+    """Where a resized cut-out is opaque at all (alpha > 0), and what the later stages read of it, each
+    made once for every sample that pastes this cut-out at this size: `opaque` (uint8 h×w, 255 or
+    0, what the mask holds in the box), `on` (bool h×w), the opaque pixels of each row and in all,
+    and the lowest row with any (-1 if none: a cut-out can vanish at a small size)."""
+
+    def __init__(self, on: np.ndarray):
+        self.on = on
+        self.opaque = on.view(np.uint8) * np.uint8(255)
+        self.row_counts = np.count_nonzero(on, axis=1)
+        self.count = int(self.row_counts.sum())
+        lit = np.flatnonzero(self.row_counts)
+        self.foot = int(lit[-1]) if lit.size else -1
+
+
 def paste(bg: np.ndarray, cutout: np.ndarray, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
     """The premultiplied cut-out (uint8 h×w×4: colour·alpha, alpha) over a copy of bg at (x, y), in
     plain integer arithmetic: frame·(255 − alpha)/255 rounded to the nearest, plus the colour. With the

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from .blend import BLEND_VERSION, MODES, Blend, apply_blend, check_blend
-from .compose import COMPOSE_VERSION
+from .compose import COMPOSE_VERSION, Silhouette
 from .errors import FgBgError
 from .plan import Placement, place_foreground, place_with
 
@@ -107,6 +107,9 @@ class Composite:
     objects: list[dict] | None = None  # per object in paint order, boxes in pixels at this resolution
     blend: str | None = None
     extra: dict = field(default_factory=dict)
+    # one object pasted as it is (the default scene): its silhouette, which the mask holds at `box` and
+    # nowhere else (so its counts are the mask's; the planar prior stands the object on its foot)
+    silhouette: Silhouette | None = None
 
 
 def compose_scene(background: Image.Image, objects: list[SceneObject], cutout, blend: Blend, scale: float,

@@ -42,21 +42,32 @@ class ShardWorker:
         self.stage_seconds: dict[str, float] = {}
 
     # -- the stages, clocked ---------------------------------------------------------------------
-    def compose_batch(self, batch) -> tuple[list[Composite], tuple | None]:
-        """Composites at the output size, and the depth backend's inputs (None without depth)."""
+    def compose_batch(self, batch, with_inputs: bool = True) -> tuple[list[Composite], tuple | None]:
+        """Composites at the output size, and the depth backend's inputs (None without depth or
+        unless wanted)."""
         t0 = time.perf_counter()
         made = self.compositor.batch(batch)
         inputs = self.compositor.model_inputs(batch, made, self.backend.input_size,
                                               with_images=not depthmap.reads_masks_only(self.backend)) \
-            if self.job.with_depth else None
+            if self.job.with_depth and with_inputs else None
         self._clock("compose", t0)
         return made, inputs
 
-    def depth_units(self, images, masks, boxes=None) -> np.ndarray:
-        """uint16 depth at the output size (stages.depthmap); `boxes`: each mask is one object in its box."""
+    def depth_units(self, images, masks) -> np.ndarray:
+        """uint16 depth at the output size (stages.depthmap)."""
         t0 = time.perf_counter()
         job = self.job
-        out = depthmap.depth_units(self.backend, images, masks, job.size, job.depth_scale, job.depth_quantum, boxes)
+        out = depthmap.depth_units(self.backend, images, masks, job.size, job.depth_scale, job.depth_quantum)
+        self._clock("depth", t0)
+        return out
+
+    def depth_of_objects(self, made: list[Composite]) -> tuple[np.ndarray, dict]:
+        """uint16 depth at the output size of one-object composites, and its exact sums, from each
+        object's box and silhouette (stages.depthmap.of_objects: the planar prior)."""
+        t0 = time.perf_counter()
+        job = self.job
+        out = self.backend.units_of_objects([(m.box[0], m.box[1], m.silhouette) for m in made], job.size,
+                                            job.depth_scale, job.depth_quantum)
         self._clock("depth", t0)
         return out
 
@@ -66,9 +77,9 @@ class ShardWorker:
         self._clock("encode", t0)
         return piece
 
-    def encode_depth(self, piece: Piece, depth_units: np.ndarray) -> Piece:
+    def encode_depth(self, piece: Piece, depth_units: np.ndarray, sums: dict | None = None) -> Piece:
         t0 = time.perf_counter()
-        encode.encode_depth(piece, depth_units)
+        encode.encode_depth(piece, depth_units, sums)
         self._clock("encode", t0)
         return piece
 
@@ -105,13 +116,16 @@ class ShardWorker:
             order = [spec.start + p for p in self.compositor.cutout_order(ids[spec.start:spec.stop])]
         pieces: list[Piece] = []
         if per_sample:  # a prior's depth is a little CPU work: a side thread would only contend for the GIL
+            # one object pasted as it is: the planar prior reads its box and silhouette, not stacked masks
+            objects = job.with_depth and job.scene.is_default and depthmap.of_objects(self.backend)
             for _, start, stop in spec.batches(batch_size):
                 batch = ids[start:stop] if order is None else ids[order[start - spec.start:stop - spec.start]]
-                made, inputs = self.compose_batch(batch)
+                made, inputs = self.compose_batch(batch, with_inputs=not objects)
                 piece = self.encode_images(batch, made)
-                if job.with_depth:  # one object: its mask is zero outside its box
-                    boxes = [m.box for m in made] if job.scene.is_default else None
-                    piece = self.encode_depth(piece, self.depth_units(*inputs, boxes))
+                if objects:
+                    piece = self.encode_depth(piece, *self.depth_of_objects(made))
+                elif job.with_depth:
+                    piece = self.encode_depth(piece, self.depth_units(*inputs))
                 pieces.append(piece)
         else:
             with ThreadPoolExecutor(1, thread_name_prefix="depth") as depth_thread:

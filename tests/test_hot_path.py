@@ -91,8 +91,8 @@ def test_the_cached_premultiplied_resize_is_the_plain_one(tmp_path):
             want = resize_bands(np.asarray(mip.convert("RGBa")), w, h)
             got = pictures.premultiplied_cutout(fg_id, 160, True, w, h)
             assert got.mode == "RGBa" and np.array_equal(np.asarray(got), want), (w, h)
-            cut, opaque = pictures.pasteable(fg_id, 160, True, w, h)
-            assert np.array_equal(np.asarray(cut), want) and np.array_equal(opaque > 0, want[..., 3] > 0)
+            cut, silhouette = pictures.pasteable(fg_id, 160, True, w, h)
+            assert np.array_equal(np.asarray(cut), want) and np.array_equal(silhouette.opaque > 0, want[..., 3] > 0)
 
 
 def test_planar_units_from_masks_equal_quantised_predictions():

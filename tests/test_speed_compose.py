@@ -99,10 +99,14 @@ def test_the_pasteable_cutout_is_the_cutout_and_its_mask(tmp_path):
     job = _job(tmp_path).job
     pictures = Pictures(job.backgrounds, job.foregrounds, job.size)
     for fg_id, flip, w, h in ((0, False, 37, 50), (0, False, 37, 50), (1, True, 40, 41), (2, False, 12, 9)):
-        cut, opaque = pictures.pasteable(fg_id, 64, flip, w, h)
+        cut, silhouette = pictures.pasteable(fg_id, 64, flip, w, h)
         want = np.asarray(pictures.premultiplied_cutout(fg_id, 64, flip, w, h))
         assert np.array_equal(np.asarray(cut), want)
-        assert np.array_equal(opaque, np.where(want[..., 3] > 0, 255, 0).astype(np.uint8))
+        on = want[..., 3] > 0
+        assert np.array_equal(silhouette.opaque, np.where(on, 255, 0).astype(np.uint8))
+        assert np.array_equal(silhouette.on, on) and silhouette.count == np.count_nonzero(on)
+        assert silhouette.row_counts.tolist() == on.sum(axis=1).tolist()
+        assert silhouette.foot == (np.flatnonzero(on.any(axis=1))[-1] if on.any() else -1)
     again = pictures.pasteable(2, 64, False, 12, 9)
     assert again[0] is cut  # the last one is kept
 
@@ -124,24 +128,41 @@ def test_rgbx_decoding_and_its_counts_are_the_rgb_ones():
         assert np.array_equal(got, want)
 
 
-def test_the_planar_prior_given_the_boxes_is_the_prior_without_them():
+def test_the_planar_prior_from_each_objects_silhouette_is_the_prior_from_the_masks():
+    from fgbg_depth.compose import Silhouette
     from fgbg_depth.contract import depth_quantum_for, depth_scale_for
     from fgbg_depth.depth.planar import PlanarDepth
     planar, scale = PlanarDepth(), depth_scale_for(10.0)
     quantum = depth_quantum_for(scale)
     rng = np.random.default_rng(9)
-    masks, boxes = np.zeros((20, 48, 48), np.uint8), []
+    size = 48
+    masks, placed = np.zeros((20, size, size), np.uint8), []
     for mask in masks:
         x, y = (int(v) for v in rng.integers(0, 40, 2))
-        w, h = (int(v) for v in rng.integers(1, 48 - max(x, y), 2))
-        mask[y:y + h, x:x + w] = np.where(rng.random((h, w)) < 0.7, 255, 0)
-        boxes.append((x, y, w, h))
-    masks[3] = 0  # a cut-out with no opaque pixel at its size
-    for i, (x, y, w, h) in list(enumerate(boxes))[4:10]:  # boxes whose lowest rows are clear: the foot is higher
-        masks[i, y + h // 2:y + h, x:x + w] = 0
-    assert np.array_equal(planar.units_from_masks(masks, scale, quantum, boxes=boxes),
-                          planar.units_from_masks(masks, scale, quantum))
-
+        w, h = (int(v) for v in rng.integers(1, size - max(x, y), 2))
+        on = rng.random((h, w)) < 0.7
+        placed.append([x, y, on])
+    placed[3][2][:] = False  # a cut-out with no opaque pixel at its size
+    for entry in placed[4:10]:  # objects whose lowest rows are clear: the foot is higher
+        entry[2][entry[2].shape[0] // 2:] = False
+    placed[10][:2] = (0, size - placed[10][2].shape[0])  # at the frame's corner, down to its last row
+    for mask, (x, y, on) in zip(masks, placed):
+        mask[y:y + on.shape[0], x:x + on.shape[1]] = np.where(on, 255, 0)
+    for quantum_here in (quantum, 1):
+        units, sums = planar.units_of_objects([(x, y, Silhouette(on)) for x, y, on in placed], size, scale,
+                                              quantum_here)
+        want = planar.units_from_masks(masks, scale, quantum_here)
+        assert np.array_equal(units, want)
+        acc = stats.empty(1)
+        stats.add_depth(acc, want)
+        assert sums == acc
+    # a ground row stored as 0 (unknown: a range that ends before the horizon) is left out of the count
+    planar._rows = ((size, float(scale), quantum), planar._row_units(size, scale, quantum).copy())
+    planar._rows[1][-5:] = 0
+    units, sums = planar.units_of_objects([(x, y, Silhouette(on)) for x, y, on in placed], size, scale, quantum)
+    acc = stats.empty(1)
+    stats.add_depth(acc, planar.units_from_masks(masks, scale, quantum))
+    assert sums == acc and np.count_nonzero(units == 0) > 0
 
 
 def test_arrays_laid_out_from_buffers_are_pyarrows_own():

@@ -48,10 +48,10 @@ class Compositor:
         if job.scene.is_default:  # one object pasted as it is: the bytes of every earlier dataset
             box = self._boxes.pop(int(sample_id), None) if res == job.size else None
             x, y, w, h = box or self.box(sample_id, res)
-            cutout, opaque = pictures.pasteable(fg_id, res, bool(flip), w, h)
+            cutout, silhouette = pictures.pasteable(fg_id, res, bool(flip), w, h)
             composite, mask = paste_cutout(pictures.background_rgbx(bg_id, res), cutout,
-                                           opaque if with_mask else None, x, y)
-            return Composite(composite, mask, (x, y, w, h))
+                                           silhouette.opaque if with_mask else None, x, y)
+            return Composite(composite, mask, (x, y, w, h), silhouette=silhouette)
         objects = scene_objects(job.plan.seed, int(sample_id), int(fg_id), bool(flip), len(job.foregrounds),
                                 pictures.aspect, job.scene.objects)
         blend = draw_blend(job.scene.blend, job.plan.seed, int(sample_id))

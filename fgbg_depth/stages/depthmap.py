@@ -22,18 +22,23 @@ def reads_masks_only(backend) -> bool:
         getattr(backend, "input_size", None) is None
 
 
+def of_objects(backend) -> bool:
+    """Whether the backend gives units and their sums straight from each sample's own object (its
+    box and silhouette: the planar prior's `units_of_objects`), so neither masks nor composites
+    need be stacked for it."""
+    return hasattr(backend, "units_of_objects") and not hasattr(backend, "predict_units") and \
+        getattr(backend, "input_size", None) is None
+
+
 def depth_units(backend, images: np.ndarray | None, masks: np.ndarray | None, size: int, scale: float,
-                quantum: int, boxes=None) -> np.ndarray:
+                quantum: int) -> np.ndarray:
     """uint16 N×size×size depth in units of `scale`, in steps of `quantum`, by the cheapest path the
     backend offers: a model resizes and rounds on its device (`predict_units`); the planar prior
-    turns masks into units directly at the output size (images may then be None; `boxes`, if
-    given, say each mask is one object inside its box, which spares it the rest); anything else
+    turns masks into units directly at the output size (images may then be None); anything else
     predicts metres, which are resized and quantised here."""
     if hasattr(backend, "predict_units"):
         return backend.predict_units(images, size, scale, quantum)
     if hasattr(backend, "units_from_masks") and (images is None or images.shape[1:3] == (size, size)):
-        if boxes is not None and masks is not None and masks.shape[1:] == (size, size):
-            return backend.units_from_masks(masks, scale, quantum, boxes=boxes)
         return backend.units_from_masks(masks, scale, quantum)
     metres = backend.predict(images, masks)
     return np.stack([quantize_depth(resize_depth(m, size), scale, quantum) for m in metres])

@@ -80,7 +80,11 @@ def encode_images(job: Job, ids, made: list[Composite]) -> Piece:
             decode_jpeg_rgbx(data, out)
         stats.add_rgbx_histogram(hist_fg, decoded)
     for m in made:
-        stats.add_binary_mask(hist_mask, m.mask)
+        if m.silhouette is not None:  # the mask is the silhouette in its box, zero elsewhere
+            hist_mask[0, 255] += m.silhouette.count
+            hist_mask[0, 0] += m.mask.size - m.silhouette.count
+        else:
+            stats.add_binary_mask(hist_mask, m.mask)
     piece = Piece([int(i) for i in ids], [m.box for m in made],
                   {"fg_bg": fg_bg, "mask": [encode_png_gray(m.mask) for m in made]},
                   {"fg_bg": stats.from_histogram(hist_fg), "mask": stats.from_histogram(hist_mask)})
@@ -103,10 +107,13 @@ def _object_record(job: Job, record: dict) -> dict:
     return {**record, "fg_name": fg.name, **({"category": fg.category} if job.categories else {})}
 
 
-def encode_depth(piece: Piece, depth_units: np.ndarray) -> Piece:
-    """The `depth` column (16-bit PNG) of a piece's rows; unknown depth (0) is left out of the sums."""
+def encode_depth(piece: Piece, depth_units: np.ndarray, sums: dict | None = None) -> Piece:
+    """The `depth` column (16-bit PNG) of a piece's rows; unknown depth (0) is left out of the sums,
+    which are taken from the units unless given (exact ones the depth stage worked out: the planar
+    prior's units_of_objects)."""
     piece.cells["depth"] = [encode_png_gray(d) for d in depth_units]
-    acc = stats.empty(1)
-    stats.add_depth(acc, depth_units)  # the batch at once
-    piece.sums["depth"] = acc
+    if sums is None:
+        sums = stats.empty(1)
+        stats.add_depth(sums, depth_units)  # the batch at once
+    piece.sums["depth"] = sums
     return piece

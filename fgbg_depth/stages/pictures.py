@@ -8,7 +8,7 @@ from PIL import Image
 
 from ..assets import SourceFile, open_background, open_foreground
 from ..codecs import encode_jpeg
-from ..compose import bleed_colours, fit_background, reduce_foreground
+from ..compose import Silhouette, bleed_colours, fit_background, reduce_foreground
 from ..resample import Resampler
 
 
@@ -80,17 +80,14 @@ class Pictures:
             self._fg_reduced[key] = reduce_foreground(self.foreground(fg_id), res, flip)
         return self._fg_reduced[key]
 
-    def pasteable(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> tuple[Image.Image, np.ndarray]:
-        """`premultiplied_cutout` and where it is opaque at all (uint8 h×w, 255 where alpha > 0, else
-        0), the last pair kept: neither is changed by pasting, so samples in a row that paste the
-        same cut-out at the same size share them."""
+    def pasteable(self, fg_id: int, res: int, flip: bool, w: int, h: int) -> tuple[Image.Image, Silhouette]:
+        """`premultiplied_cutout` and its `Silhouette`, the last pair kept: neither is changed by
+        pasting, so samples in a row that paste the same cut-out at the same size share them."""
         key = (fg_id, res, flip, w, h)
         if self._last_pasteable is None or self._last_pasteable[0] != key:
             cut, pixels = self.resampler.resize_pixels(self.premultiplied_mip(fg_id, res, flip), w, h)
             # alpha > 0: each pixel read as one little-endian word, its alpha the top byte
-            opaque = np.greater(pixels.view("<u4")[..., 0], 0xFFFFFF).view(np.uint8)
-            opaque *= np.uint8(255)
-            self._last_pasteable = (key, (cut, opaque))
+            self._last_pasteable = (key, (cut, Silhouette(np.greater(pixels.view("<u4")[..., 0], 0xFFFFFF))))
         return self._last_pasteable[1]
 
     def premultiplied_mip(self, fg_id: int, res: int, flip: bool) -> Image.Image:
