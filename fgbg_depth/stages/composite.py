@@ -18,6 +18,7 @@ class Compositor:
 
     def __init__(self, job: Job, pictures: Pictures):
         self.job, self.pictures = job, pictures
+        self._one_object = job.scene.is_default  # asked once: each sample's compose reads it
         self._boxes: dict[int, tuple[int, int, int, int]] = {}  # output-size boxes cutout_order drew, until used
 
     def box(self, sample_id: int, res: int) -> tuple[int, int, int, int]:
@@ -45,7 +46,7 @@ class Compositor:
         model's input needs none), the own object's box there, and the scene's columns."""
         job, pictures = self.job, self.pictures
         bg_id, fg_id, flip, _ = job.plan.decode(int(sample_id))
-        if job.scene.is_default:  # one object pasted as it is: the bytes of every earlier dataset
+        if self._one_object:  # one object pasted as it is: the bytes of every earlier dataset
             box = self._boxes.pop(int(sample_id), None) if res == job.size else None
             x, y, w, h = box or self.box(sample_id, res)
             cutout, silhouette = pictures.pasteable(fg_id, res, bool(flip), w, h)
