@@ -89,7 +89,8 @@ class PlanarDepth:
         one value per row and the object one value, so a map is the ground's sums less the ground's
         values under the object's pixels, row by row, plus the object's value as often as it has
         pixels. No map is read back, and a silhouette's row counts serve every sample that pastes it.
-        Every product and sum is an integer below 2**53 (int64 dots, Python ints)."""
+        Exact integers throughout: a row's dot is below 2**63 (int64) for any frame up to 10,000
+        px, and the totals are Python ints."""
         n = len(placed)
         rows = self._row_units(size, scale, quantum)
         out = np.empty((n, size, size), np.uint16)

@@ -28,7 +28,7 @@ class Pictures:
         self._fg_colours: dict[tuple[int, int, bool], Image.Image] = {}
         # the last cut-out ready to paste: a shard made in cut-out order (ShardWorker.build) asks for
         # the same one many times running
-        self._last_pasteable: tuple[tuple, tuple[Image.Image, np.ndarray]] | None = None
+        self._last_pasteable: tuple[tuple, tuple[Image.Image, Silhouette]] | None = None
 
     # -- backgrounds ----------------------------------------------------------------------------
     def background(self, bg_id: int, res: int) -> np.ndarray:
