@@ -3,6 +3,8 @@ resize of the cut-out is resample.py's; the once-per-input fits are Pillow's Lan
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from PIL import Image
 
@@ -35,17 +37,30 @@ def reduce_foreground(fg: Image.Image, res: int, flip: bool) -> Image.Image:
 
 class Silhouette:
     """Where a resized cut-out is opaque at all (alpha > 0), and what the later stages read of it, each
-    made once for every sample that pastes this cut-out at this size: `opaque` (uint8 h×w, 255 or
-    0, what the mask holds in the box), `on` (bool h×w), the opaque pixels of each row and in all,
-    and the lowest row with any (-1 if none: a cut-out can vanish at a small size)."""
+    made once (on first use) for every sample that pastes this cut-out at this size: `opaque` (uint8
+    h×w, 255 or 0, what the mask holds in the box), `on` (bool h×w), the opaque pixels of each row
+    and in all, and the lowest row with any (-1 if none: a cut-out can vanish at a small size). A
+    composite made without a mask (a device model's input) reads none of them."""
 
     def __init__(self, on: np.ndarray):
         self.on = on
-        self.opaque = on.view(np.uint8) * np.uint8(255)
-        self.row_counts = np.count_nonzero(on, axis=1)
-        self.count = int(self.row_counts.sum())
+
+    @cached_property
+    def opaque(self) -> np.ndarray:
+        return self.on.view(np.uint8) * np.uint8(255)
+
+    @cached_property
+    def count(self) -> int:
+        return int(np.count_nonzero(self.on))
+
+    @cached_property
+    def row_counts(self) -> np.ndarray:
+        return np.count_nonzero(self.on, axis=1)
+
+    @cached_property
+    def foot(self) -> int:
         lit = np.flatnonzero(self.row_counts)
-        self.foot = int(lit[-1]) if lit.size else -1
+        return int(lit[-1]) if lit.size else -1
 
 
 def paste(bg: np.ndarray, cutout: np.ndarray, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:

@@ -35,9 +35,9 @@ def add_rgbx_histogram(hist: np.ndarray, rgbx: np.ndarray) -> None:
     hist += np.asarray(counts[:768], dtype=np.int64).reshape(3, 256)
 
 
-def add_binary_mask(hist: np.ndarray, mask: np.ndarray) -> None:
-    """`add_histogram` for a mask known to hold only 0 and 255."""
-    on = int(np.count_nonzero(mask))
+def add_binary_mask(hist: np.ndarray, mask: np.ndarray, on: int | None = None) -> None:
+    """`add_histogram` for a mask known to hold only 0 and 255; `on`, its count of 255s if known."""
+    on = int(np.count_nonzero(mask)) if on is None else on
     hist[0, 255] += on
     hist[0, 0] += mask.size - on
 

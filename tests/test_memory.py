@@ -57,9 +57,9 @@ def _child(code: str, *args: str, env: dict | None = None) -> dict:
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                     reason="page faults counted as Linux counts them, malloc tuned where it is glibc's")
 def test_a_worker_reuses_its_memory_from_shard_to_shard():
-    """A third and fourth pass over the same shards, at 320 px, each batch's depth summed back from its maps (as
-    a model's are: the planar prior's own path works its sums out without the float64 copy that
-    faulted most pages): with the allocators as memory.py sets them, a few page faults per sample at
+    """A third and fourth pass over the same shards, at 320 px, each batch's depth summed back from
+    its maps (as a model's are: the planar prior's own path works its sums out without the float64
+    copy that faulted most pages): with the allocators as memory.py sets them, a few page faults per sample at
     most (often none); as they come, several times as many (15-25 here: Arrow's mimalloc and
     glibc's malloc hand the pages back and fault them in again). The untuned run swaps out the
     worker's own call, so this also holds that ShardWorker tunes them."""

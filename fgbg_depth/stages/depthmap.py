@@ -15,19 +15,22 @@ def resize_depth(depth: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(depth.astype(np.float32)).resize((size, size), Image.Resampling.BILINEAR))
 
 
+def _prior_at_output_size(backend) -> bool:
+    """A backend that works on the CPU at the output size (the planar prior), not a device model."""
+    return not hasattr(backend, "predict_units") and getattr(backend, "input_size", None) is None
+
+
 def reads_masks_only(backend) -> bool:
     """Whether `depth_units` needs only the masks at the output size from this backend (the planar
     prior), so no stack of composites need be made for it."""
-    return hasattr(backend, "units_from_masks") and not hasattr(backend, "predict_units") and \
-        getattr(backend, "input_size", None) is None
+    return hasattr(backend, "units_from_masks") and _prior_at_output_size(backend)
 
 
 def of_objects(backend) -> bool:
     """Whether the backend gives units and their sums straight from each sample's own object (its
     box and silhouette: the planar prior's `units_of_objects`), so neither masks nor composites
     need be stacked for it."""
-    return hasattr(backend, "units_of_objects") and not hasattr(backend, "predict_units") and \
-        getattr(backend, "input_size", None) is None
+    return hasattr(backend, "units_of_objects") and _prior_at_output_size(backend)
 
 
 def depth_units(backend, images: np.ndarray | None, masks: np.ndarray | None, size: int, scale: float,

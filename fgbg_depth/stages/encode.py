@@ -79,12 +79,8 @@ def encode_images(job: Job, ids, made: list[Composite]) -> Piece:
         for data, out in zip(part, decoded):
             decode_jpeg_rgbx(data, out)
         stats.add_rgbx_histogram(hist_fg, decoded)
-    for m in made:
-        if m.silhouette is not None:  # the mask is the silhouette in its box, zero elsewhere
-            hist_mask[0, 255] += m.silhouette.count
-            hist_mask[0, 0] += m.mask.size - m.silhouette.count
-        else:
-            stats.add_binary_mask(hist_mask, m.mask)
+    for m in made:  # a mask that is its silhouette in its box, zero elsewhere, has the silhouette's count
+        stats.add_binary_mask(hist_mask, m.mask, m.silhouette.count if m.silhouette is not None else None)
     piece = Piece([int(i) for i in ids], [m.box for m in made],
                   {"fg_bg": fg_bg, "mask": [encode_png_gray(m.mask) for m in made]},
                   {"fg_bg": stats.from_histogram(hist_fg), "mask": stats.from_histogram(hist_mask)})
